@@ -1,0 +1,77 @@
+"""The ``Policy`` protocol: a language model that writes and scores reasoning text.
+
+A policy knows nothing of tasks: it maps prompts to continuations. The bridge from a task's
+states to a policy's prompts (``Task.render``) and back (``Task.parse_step``) lives in
+:mod:`qstar.search.expand`, so every backend (the built-in tiny GPT, a Hugging Face model, an
+OpenAI-compatible server, the scripted mock) plugs into every search the same way.
+
+Every policy keeps a running :class:`Usage` account: searches read it before and after a call
+to charge the cost of that call to their :class:`~qstar.types.Cost`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Policy", "Generation", "Usage"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One sampled continuation: its text (stop string removed), summed log-probability,
+    the number of tokens generated and whether it ended on a stop string / end of text."""
+
+    text: str
+    logprob: float
+    num_tokens: int
+    finished: bool = True
+
+
+@dataclass
+class Usage:
+    """Running account of what a policy has been asked to do."""
+
+    model_calls: int = 0
+    tokens_generated: int = 0
+    tokens_scored: int = 0
+    tokens_prompt: int = 0
+
+    def snapshot(self) -> Usage:
+        return Usage(self.model_calls, self.tokens_generated, self.tokens_scored, self.tokens_prompt)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A language model over text (see module docstring)."""
+
+    name: str
+    usage: Usage
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        num_samples: int = 1,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        max_new_tokens: int = 64,
+        stop: Sequence[str] = ("\n",),
+        seed: int | None = None,
+    ) -> list[list[Generation]]:
+        """``num_samples`` continuations of each prompt; ``temperature=0`` is greedy."""
+        ...
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Summed log-probability of each continuation given its prompt.
+
+        ``continuations[i]`` are candidates for ``prompts[i]``; the prompt is computed once and
+        shared by its candidates (KV-cache prefix reuse).
+        """
+        ...
+
+    def value(self, prompts: Sequence[str]) -> list[float]:
+        """Value of each prompt's state in [0, 1] (a value head). Backends without one raise
+        :class:`NotImplementedError`."""
+        ...
