@@ -1,0 +1,263 @@
+"""The tiny GPT: a decoder-only transformer with a value head and a KV cache.
+
+Written to be read top to bottom, after Karpathy's nanoGPT (https://github.com/karpathy/nanoGPT)
+and the transformer of Vaswani et al., "Attention Is All You Need" (2017): token + learned
+position embeddings, ``n_layer`` pre-LayerNorm blocks (causal self-attention, then an MLP), a
+final LayerNorm and a language-model head tied to the token embedding (Press & Wolf, 2017).
+
+Two additions serve search:
+
+* a **value head** on the same trunk, ``sigmoid(Linear(n_embd, 1))`` of the final hidden
+  state, so one forward pass gives both the next-token distribution (the prior) and the value
+  of the state, as in AlphaZero's two-headed network;
+* a **KV cache**: :meth:`GPT.forward` takes the keys/values of earlier positions and returns
+  them extended, so a prompt is computed once and its siblings' continuations reuse it.
+
+Batches of sequences of different lengths are **left-padded**: ``attention_mask`` (1 = real
+token, 0 = padding) hides padding keys, and ``position_ids`` count real tokens only, so a padded
+row computes exactly what it would alone. Continuations appended after a left-padded prompt may
+themselves be right-padded: the causal mask already hides later padding from real tokens.
+
+Notation in shape comments: B batch, T new positions, S = past + T key positions, C = n_embd,
+nh = n_head, hs = C // nh, V = vocab_size, L = n_layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from qstar.errors import ConfigError
+
+__all__ = ["GPTConfig", "GPT", "GPTOutput", "KVCache", "expand_cache"]
+
+# One (key, value) pair per layer, each (B, nh, S, hs).
+KVCache = tuple[tuple[Tensor, Tensor], ...]
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Shape of a :class:`GPT`. The defaults give about one million parameters with the default
+    tokenizer (vocab 1091), small enough to train on a laptop CPU in minutes."""
+
+    vocab_size: int
+    block_size: int = 256
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+            raise ConfigError(f"GPTConfig.dropout must be a number, got {self.dropout!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+
+class GPTOutput(NamedTuple):
+    """What :meth:`GPT.forward` returns.
+
+    ``logits`` (B, T, V) are next-token logits (T = 1 with ``last_only``); ``value_logits``
+    (B, T) are the value head before the sigmoid (``torch.sigmoid`` gives values in [0, 1]);
+    ``past_key_values`` is the cache extended with these positions (``None`` unless asked for).
+    """
+
+    logits: Tensor
+    value_logits: Tensor
+    past_key_values: KVCache | None
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None, past: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if past is not None:
+            k = torch.cat((past[0], k), dim=2)  # (B, nh, S, hs)
+            v = torch.cat((past[1], v), dim=2)  # (B, nh, S, hs)
+        dropout_p = self.dropout if self.training else 0.0
+        # mask None means "plain causal over these T positions, no cache, no padding": the fast path.
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=mask is None and past is None
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.gelu(self.c_fc(x))  # (B, T, 4C)
+        return self.dropout(self.c_proj(x))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: ``x + attn(ln(x))`` then ``x + mlp(ln(x))``."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None, past: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        a, present = self.attn(self.ln_1(x), mask, past)
+        x = x + a
+        x = x + self.mlp(self.ln_2(x))
+        return x, present
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer with a tied LM head and a value head (see module docstring).
+
+    Weights are initialised from ``torch.Generator().manual_seed(seed)`` (nanoGPT's scheme:
+    N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)); the global RNG is left
+    untouched.
+    """
+
+    def __init__(self, config: GPTConfig, *, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        # nn.Linear/nn.Embedding draw their default init from the global RNG; fork it so that
+        # building a model has no side effect, then re-initialise from our own generator.
+        with torch.random.fork_rng(devices=[]):
+            self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)
+            self.drop = nn.Dropout(config.dropout)
+            self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+            self.ln_f = nn.LayerNorm(config.n_embd)
+            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+            self.value_head = nn.Linear(config.n_embd, 1)
+        self.lm_head.weight = self.wte.weight  # weight tying
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """nanoGPT initialisation from an explicit generator seeded with ``seed``."""
+        gen = torch.Generator().manual_seed(seed)
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(param, 0.0, residual_std, generator=gen)
+                elif param.dim() >= 2:  # embeddings and linear weights (lm_head is tied to wte)
+                    nn.init.normal_(param, 0.0, 0.02, generator=gen)
+                elif name.startswith("ln_") or ".ln_" in name:
+                    nn.init.ones_(param) if name.endswith("weight") else nn.init.zeros_(param)
+                else:  # biases
+                    nn.init.zeros_(param)
+
+    def num_params(self, *, non_embedding: bool = False) -> int:
+        """Parameter count (the tied head counted once); ``non_embedding`` drops the position
+        embedding, as nanoGPT reports it."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.wpe.weight.numel() if non_embedding else n
+
+    def forward(
+        self,
+        idx: Tensor,
+        *,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        past_key_values: KVCache | None = None,
+        use_cache: bool = False,
+        last_only: bool = False,
+    ) -> GPTOutput:
+        """Run ``idx`` (B, T) token ids after the cached positions ``past_key_values``.
+
+        ``attention_mask`` (B, S) marks real key positions (past and new) with 1 and padding
+        with 0; ``position_ids`` (B, T) are the positions of the new tokens (default: the
+        continuation of the cache, ``past .. past + T - 1``). ``use_cache`` returns the
+        extended cache; ``last_only`` computes logits for the last position only, which is all
+        that sampling needs.
+        """
+        B, T = idx.shape
+        past_len = 0 if past_key_values is None else past_key_values[0][0].size(2)
+        S = past_len + T
+        if position_ids is None:
+            position_ids = torch.arange(past_len, S, device=idx.device).expand(B, T)  # (B, T)
+        if T and int(position_ids.max()) >= self.config.block_size:
+            raise ConfigError(
+                f"sequence position {int(position_ids.max())} is past the model's block_size "
+                f"{self.config.block_size}: shorten the prompt or the continuation"
+            )
+        mask = None
+        if attention_mask is not None or (past_key_values is not None and T > 1):
+            mask = self._attention_bias(B, T, past_len, attention_mask, idx.device)  # (B, 1, T, S)
+
+        x = self.drop(self.wte(idx) + self.wpe(position_ids))  # (B, T, C)
+        presents = []
+        for i, block in enumerate(self.blocks):
+            past = None if past_key_values is None else past_key_values[i]
+            x, present = block(x, mask, past)  # (B, T, C)
+            presents.append(present)
+        x = self.ln_f(x)  # (B, T, C)
+        if last_only:
+            x = x[:, -1:, :]  # (B, 1, C)
+        logits = self.lm_head(x)  # (B, T, V)
+        value_logits = self.value_head(x).squeeze(-1)  # (B, T)
+        return GPTOutput(logits, value_logits, tuple(presents) if use_cache else None)
+
+    @staticmethod
+    def _attention_bias(
+        B: int, T: int, past_len: int, attention_mask: Tensor | None, device: torch.device
+    ) -> Tensor:
+        """Boolean (B, 1, T, S) mask, True where a query may attend: causal, minus padding keys.
+
+        Every query may always attend to itself. For a padding query that is its only key, which
+        keeps its softmax finite (a fully masked row would be NaN); padding outputs are unused.
+        """
+        S = past_len + T
+        query_pos = torch.arange(past_len, S, device=device)[:, None]  # (T, 1)
+        key_pos = torch.arange(S, device=device)[None, :]  # (1, S)
+        allowed = (key_pos <= query_pos)[None, None]  # (1, 1, T, S)
+        if attention_mask is not None:
+            if attention_mask.shape != (B, S):
+                raise ConfigError(
+                    f"attention_mask must have shape {(B, S)}, got {tuple(attention_mask.shape)}"
+                )
+            allowed = allowed & attention_mask.bool()[:, None, None, :]  # (B, 1, T, S)
+            allowed = allowed | (key_pos == query_pos)[None, None]  # (B, 1, T, S)
+        return allowed
+
+
+def expand_cache(cache: KVCache, index: Tensor) -> KVCache:
+    """Rows ``index`` (R,) of every layer's keys and values: (B, nh, S, hs) -> (R, nh, S, hs).
+
+    This is how one prompt's cache is shared by its samples or candidate continuations, and how
+    finished rows are dropped from a running generation.
+    """
+    return tuple((k.index_select(0, index), v.index_select(0, index)) for k, v in cache)
