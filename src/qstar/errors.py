@@ -65,6 +65,5 @@ def require_extra(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as err:
         raise MissingExtraError(
-            f"this feature needs the optional dependency '{module}': "
-            f"pip install 'qstar[{extra}]'"
+            f"this feature needs the optional dependency '{module}': pip install 'qstar[{extra}]'"
         ) from err
