@@ -391,7 +391,8 @@ def train_sft(
     metrics since the last log (``step``, ``lr``, ``loss``, ``lm_loss``, ``value_loss``); every
     ``eval_every`` steps and at the end it receives the validation metrics, and the model is
     saved to ``checkpoint_dir`` when one is given. The returned dict holds the last training
-    window's means, the final validation metrics, ``step``, ``num_tokens`` and ``seconds``.
+    window's means, the final validation metrics, ``step``, ``num_tokens`` (tokens in the
+    training batches, padding included) and ``seconds``.
     """
     if config is None:
         raise ConfigError("train_sft needs an SFTConfig (e.g. SFTConfig(steps=1000))")
