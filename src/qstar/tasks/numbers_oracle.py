@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from qstar.tasks.numbers_game import NumbersGame
 from qstar.types import Problem, State
 
-__all__ = ["all_solutions", "has_solution"]
+__all__ = ["all_solutions", "has_solution", "solvable_from", "reachable_integers"]
 
 
 def all_solutions(task: NumbersGame, problem: Problem, *, limit: int | None = None) -> list[list[str]]:
@@ -48,21 +48,32 @@ def all_solutions(task: NumbersGame, problem: Problem, *, limit: int | None = No
 
 
 def has_solution(task: NumbersGame, problem: Problem) -> bool:
-    """True when some sequence of canonical steps reaches the target (memoised DFS)."""
+    """True when some sequence of canonical steps reaches the target."""
+    return solvable_from(task, task.initial_state(problem))
+
+
+def solvable_from(task: NumbersGame, state: State) -> bool:
+    """True when the target can still be reached from ``state``. Countdown states use the
+    subset dynamic programme of :func:`reachable_integers`; others a memoised DFS."""
+    if task.is_terminal(state):
+        return task.outcome(state) == 1.0
+    if task.integer_only and not task.must_use_all:
+        values = tuple(int(v) for v in state.content.values)
+        return int(task.target_of(state.problem)) in reachable_integers(values)
     dead: set[Hashable] = set()
 
-    def walk(state: State) -> bool:
-        if task.is_terminal(state):
-            return task.outcome(state) == 1.0
-        key = task.state_key(state)
+    def walk(s: State) -> bool:
+        if task.is_terminal(s):
+            return task.outcome(s) == 1.0
+        key = task.state_key(s)
         if key in dead:
             return False
-        if any(walk(task.apply(state, step)) for step in task.legal_steps(state)):
+        if any(walk(task.apply(s, step)) for step in task.legal_steps(s)):
             return True
         dead.add(key)
         return False
 
-    return walk(task.initial_state(problem))
+    return walk(state)
 
 
 def reachable_integers(numbers: tuple[int, ...]) -> set[int]:

@@ -1,0 +1,122 @@
+"""Options shared by several commands, and the one place strings become objects."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from qstar.errors import ConfigError
+from qstar.search.registry import search_names
+from qstar.types import Budget
+
+__all__ = ["model_options", "search_options", "knobs_from", "budget_from", "set_threads"]
+
+# CLI flag -> search-config field. Only flags the user sets are passed on, and a flag the
+# chosen search does not have is an error that lists the knobs it does have.
+KNOB_FLAGS: dict[str, tuple[str, type, str]] = {
+    "breadth": ("beam_width", int, "beams kept per depth (tot_bfs b, beam)"),
+    "num_samples": ("num_samples", int, "samples per state or per problem"),
+    "temperature": ("temperature", float, "sampling temperature"),
+    "c_puct": ("pb_c_init", float, "PUCT exploration constant c_init (mcts)"),
+    "simulations": ("num_simulations", int, "MCTS simulations (default: until the budget ends)"),
+    "lambda_": ("heuristic_weight", float, "weight of h in f = g + lambda*h (qstar)"),
+    "batch_size": ("batch_size", int, "leaves evaluated per batched model call (mcts, qstar)"),
+    "value_threshold": ("value_threshold", float, "prune states valued below this (tot_dfs)"),
+}
+
+
+def _compose(decorators: list[Callable]) -> Callable:
+    def apply(fn: Callable) -> Callable:
+        for d in reversed(decorators):
+            fn = d(fn)
+        return fn
+
+    return apply
+
+
+def model_options(fn: Callable) -> Callable:
+    return _compose(
+        [
+            click.option(
+                "--model",
+                default="default",
+                show_default=True,
+                help="'default' (shipped tiny GPT), a checkpoint directory, or 'none'",
+            ),
+            click.option(
+                "--scorer",
+                default="auto",
+                show_default=True,
+                type=click.Choice(["auto", "value", "verifier", "none"]),
+                help="state values for search: value head, verifier or none",
+            ),
+            click.option(
+                "--threads", type=int, default=None, help="torch CPU threads (default: $QSTAR_THREADS or 1)"
+            ),
+            click.option("--seed", type=int, default=0, show_default=True, help="random seed"),
+        ]
+    )(fn)
+
+
+def search_options(default_search: str) -> Callable:
+    knob_opts = [
+        click.option(f"--{flag.rstrip('_').replace('_', '-')}", flag, type=kind, default=None, help=help_)
+        for flag, (_, kind, help_) in KNOB_FLAGS.items()
+    ]
+    return _compose(
+        [
+            click.option(
+                "--search",
+                "search",
+                default=default_search,
+                show_default=True,
+                help=f"one of: {', '.join(search_names())}",
+            ),
+            click.option(
+                "--budget",
+                type=float,
+                default=100,
+                show_default=True,
+                help="max node expansions (one state asked of the policy for its next steps)",
+            ),
+            click.option("--max-tokens", type=int, default=None, help="max model tokens per problem"),
+            click.option("--max-seconds", type=float, default=None, help="max seconds per problem"),
+            *knob_opts,
+        ]
+    )
+
+
+def knobs_from(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop the knob flags out of ``kwargs``; return the ones the user set, by config field."""
+    knobs = {}
+    for flag, (field, _, _) in KNOB_FLAGS.items():
+        value = kwargs.pop(flag, None)
+        if value is not None:
+            knobs[field] = value
+    return knobs
+
+
+def budget_from(budget: float, max_tokens: int | None, max_seconds: float | None) -> Budget:
+    if budget != int(budget):
+        raise ConfigError(f"--budget must be a whole number of expansions, got {budget}")
+    if budget <= 0:
+        raise ConfigError(f"--budget must be a positive number of expansions, got {budget:g}")
+    return Budget(max_expansions=int(budget), max_tokens=max_tokens, max_seconds=max_seconds)
+
+
+def set_threads(threads: int | None) -> None:
+    """Tiny models run fastest on one thread (per-op overhead dominates); bigger batches gain
+    from more. ``--threads`` > ``$QSTAR_THREADS`` > 1."""
+    import torch
+
+    if threads is None:
+        env = os.environ.get("QSTAR_THREADS", "1")
+        if not env.isdigit() or int(env) < 1:
+            raise ConfigError(f"QSTAR_THREADS must be a positive integer, got {env!r}")
+        threads = int(env)
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)

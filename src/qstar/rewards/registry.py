@@ -1,0 +1,40 @@
+"""``--scorer`` names -> scorers, resolved once at the boundary.
+
+- ``auto``: the policy's value head when it has one, else the verifier (tasks with a test-time
+  verifier), else nothing (searches then use the neutral value).
+- ``value``: the policy's value head (:class:`~qstar.rewards.value_head.ValueHeadScorer`).
+- ``verifier``: the task's exact verifier on terminal states, neutral elsewhere.
+- ``none``: no scorer.
+"""
+
+from __future__ import annotations
+
+from qstar.errors import ConfigError
+from qstar.policy.base import Policy
+from qstar.rewards.base import Scorer
+from qstar.rewards.value_head import ValueHeadScorer
+from qstar.rewards.verifier import VerifierScorer
+from qstar.tasks.base import Task
+
+__all__ = ["SCORER_NAMES", "make_scorer"]
+
+SCORER_NAMES = ("auto", "value", "verifier", "none")
+
+
+def _has_value_head(policy: Policy | None) -> bool:
+    return policy is not None and getattr(policy, "has_value_head", True) and hasattr(policy, "value")
+
+
+def make_scorer(name: str, task: Task, policy: Policy | None) -> Scorer | None:
+    """The scorer ``name`` stands for (see module docstring)."""
+    if name not in SCORER_NAMES:
+        raise ConfigError(f"unknown scorer {name!r}; choose from {', '.join(SCORER_NAMES)}")
+    if name == "none":
+        return None
+    if name == "value" or (name == "auto" and _has_value_head(policy)):
+        if policy is None:
+            raise ConfigError("the 'value' scorer needs a model (got --model none)")
+        return ValueHeadScorer(task, policy)
+    if name == "verifier" or task.has_test_time_verifier:
+        return VerifierScorer(task)
+    return None
