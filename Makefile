@@ -24,7 +24,7 @@ test: install
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python benchmarks/system1.py
+	$(BIN)/python -m benchmarks.system1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
