@@ -444,11 +444,6 @@ def test_solvable_from_a_finished_state_is_its_outcome():
     assert solvable_from(G24, lost) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: solvable_from walks only canonical (non-negative) steps, but apply accepts negative "
-    "results, so from (-2 1 13) it misses (1 - 13) * -2 = 24",
-)
 def test_solvable_from_a_state_with_a_negative_number_sees_every_legal_continuation():
     problem = G24.parse_problem("1 1 3 13")
     state = final_state(G24, problem, ["1 - 3 = -2 (left: -2 1 13)"])

@@ -101,11 +101,6 @@ def test_a_directory_is_a_problem_error(tmp_path):
         load_problems_jsonl(G24, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: base.load_problems_jsonl catches only OSError from read_text; a non-UTF-8 file raises "
-    "UnicodeDecodeError instead of ProblemError",
-)
 def test_a_file_that_is_not_utf8_is_a_problem_error(tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"numbers": [4, 9, 10, 13]}\n{"note": "caf\xe9"}\n')
@@ -113,11 +108,6 @@ def test_a_file_that_is_not_utf8_is_a_problem_error(tmp_path):
         load_problems_jsonl(G24, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: base.load_problems_jsonl catches only JSONDecodeError; json.loads raises plain ValueError "
-    "on an integer over 4300 digits, which aborts the whole load",
-)
 def test_a_line_with_an_absurdly_long_integer_is_reported_and_the_rest_still_load(tmp_path):
     path = write(tmp_path, '{"numbers": [4, 9, 10, 13]}\n{"numbers": [' + "1" * 5000 + ", 1, 1, 1]}\n")
     report = load_problems_jsonl(G24, path)

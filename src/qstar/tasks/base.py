@@ -130,6 +130,8 @@ def load_problems_jsonl(task: Task, path: str | Path) -> ProblemLoadReport:
         lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise ProblemError(f"cannot read problems file {str(p)!r}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ProblemError(f"problems file {str(p)!r} is not UTF-8 text (byte {err.start})") from err
     problems: list[Problem] = []
     errors: list[tuple[int, str]] = []
     for lineno, line in enumerate(lines, start=1):
@@ -137,8 +139,8 @@ def load_problems_jsonl(task: Task, path: str | Path) -> ProblemLoadReport:
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            errors.append((lineno, f"not valid JSON ({err.msg})"))
+        except ValueError as err:  # JSONDecodeError, or an integer too long to convert
+            errors.append((lineno, f"not valid JSON ({getattr(err, 'msg', str(err)[:80])})"))
             continue
         if not isinstance(obj, dict):
             errors.append((lineno, "expected a JSON object"))

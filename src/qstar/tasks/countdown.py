@@ -94,6 +94,8 @@ class CountdownTask(NumbersGame):
             raise ProblemError(f"{self.name} problem {shown!r}: expected {n} integers {lo}-{hi} and a target")
         if not isinstance(target, int) or isinstance(target, bool) or not tlo <= target <= thi:
             raise ProblemError(f"{self.name} problem {shown!r}: target must be an integer {tlo}-{thi}")
+        if target in numbers:
+            raise ProblemError(f"{self.name} problem {shown!r}: the target is already one of the numbers")
         return tuple(numbers), target
 
     def parse_problem(self, text: str, target: int | None = None) -> Problem:

@@ -32,9 +32,10 @@ def parse_number(text: str) -> Fraction:
     """Inverse of :func:`fmt`; raises :class:`ParseError` on anything else."""
     t = text.strip()
     if not _NUMBER.match(t) or len(t) > 40:
-        raise ParseError(f"{text!r} is not a number (expected an integer like 6 or a fraction like 1/5)")
-    value = Fraction(t)
-    return value
+        raise ParseError(f"{text[:40]!r} is not a number (expected an integer like 6 or a fraction like 1/5)")
+    if "/" in t and int(t.split("/")[1]) == 0:
+        raise ParseError(f"{t!r} divides by zero")
+    return Fraction(t)
 
 
 def apply_op(a: Fraction, op: str, b: Fraction) -> Fraction | None:
@@ -69,6 +70,7 @@ class Expr:
     intermediates: tuple[Fraction, ...]
 
 
+_MAX_DIGITS = 40
 _TOKEN = re.compile(r"\s*(\d+|[()+\-*/×x÷−X])")
 
 
@@ -128,6 +130,10 @@ class _Parser:
                 raise ParseError(f"expression {self.text!r}: missing ')'")
             return value
         if tok.isdigit():
+            if len(tok) > _MAX_DIGITS:
+                raise ParseError(
+                    f"expression {self.text[:40]!r}...: a number has more than {_MAX_DIGITS} digits"
+                )
             value = Fraction(int(tok))
             self.leaves.append(value)
             return value

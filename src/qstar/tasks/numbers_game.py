@@ -26,10 +26,14 @@ from qstar.types import Problem, State, Step, Verdict
 __all__ = ["NumbersContent", "NumbersGame"]
 
 _NUM = r"-?\d+(?:/\d+)?"
+# Numbers in the left list are separated by whitespace (``\s+``): with ``\s*`` a run of digits
+# could be split in exponentially many ways and the regex would backtrack for ever.
 _STEP = re.compile(
-    rf"^\s*({_NUM})\s*([-+*/×x÷−])\s*({_NUM})\s*=\s*({_NUM})\s*(?:\(\s*left\s*:\s*((?:{_NUM}\s*)*)\))?\s*$"
+    rf"^\s*({_NUM})\s*([-+*/×xX÷−])\s*({_NUM})\s*=\s*({_NUM})\s*"
+    rf"(?:\(\s*left\s*:\s*((?:{_NUM}(?:\s+{_NUM})*)?)\s*\))?\s*$"
 )
-_OP_ALIASES = {"×": "*", "x": "*", "÷": "/", "−": "-"}
+_MAX_STEP_CHARS = 400
+_OP_ALIASES = {"×": "*", "x": "*", "X": "*", "÷": "/", "−": "-"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class NumbersGame(TaskBase):
         return f"{fmt(a)} {op} {fmt(b)} = {fmt(result)} (left: {' '.join(fmt(v) for v in left)})"
 
     def _parse(self, text: str) -> _ParsedStep:
-        m = _STEP.match(text)
+        m = _STEP.match(text) if len(text) <= _MAX_STEP_CHARS else None
         if not m:
             raise ParseError(
                 f"step {text.strip()[:80]!r} is not of the form 'a op b = c (left: ...)', e.g. '10 - 4 = 6 (left: 5 6 6)'"
@@ -178,21 +182,20 @@ class NumbersGame(TaskBase):
         if self.is_terminal(state):
             return []
         values = state.content.values
+        # From positive numbers, non-negative results suffice (any solution can be rearranged
+        # so); once a non-canonical step has made a negative number, enumerate everything.
+        signed = any(v < 0 for v in values)
         seen: set[str] = set()
         out: list[Step] = []
         for j in range(len(values)):
             for i in range(j):
                 big, small = values[j], values[i]  # ascending order: values[i] <= values[j]
                 rest = values[:i] + values[i + 1 : j] + values[j + 1 :]
-                for a, op, b in (
-                    (big, "+", small),
-                    (big, "-", small),
-                    (big, "*", small),
-                    (big, "/", small),
-                    (small, "/", big),
-                ):
+                candidates = [(big, "+", small), (big, "-", small), (big, "*", small), (big, "/", small)]
+                candidates += [(small, "/", big), (small, "-", big)] if signed else [(small, "/", big)]
+                for a, op, b in candidates:
                     r = apply_op(a, op, b)
-                    if r is None or r < 0:
+                    if r is None or (r < 0 and not signed):
                         continue
                     if self.integer_only and (r.denominator != 1 or r <= 0):
                         continue
