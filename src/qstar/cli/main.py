@@ -9,9 +9,11 @@ import click
 from qstar import __version__
 from qstar.cli.demo import demo_cmd
 from qstar.cli.eval_cmd import eval_cmd
+from qstar.cli.plot import plot_cmd
 from qstar.cli.render import stdout
 from qstar.cli.solve import solve_cmd
 from qstar.cli.train import train_group
+from qstar.cli.view import view_cmd
 from qstar.errors import QstarError
 from qstar.tasks.registry import task_summaries
 
@@ -35,6 +37,8 @@ cli.add_command(solve_cmd)
 cli.add_command(eval_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
+cli.add_command(view_cmd)
+cli.add_command(plot_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
