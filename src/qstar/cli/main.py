@@ -9,6 +9,7 @@ import click
 from qstar import __version__
 from qstar.cli.demo import demo_cmd
 from qstar.cli.eval_cmd import eval_cmd
+from qstar.cli.label import label_cmd
 from qstar.cli.plot import plot_cmd
 from qstar.cli.render import stdout
 from qstar.cli.solve import solve_cmd
@@ -37,6 +38,7 @@ cli.add_command(solve_cmd)
 cli.add_command(eval_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
+cli.add_command(label_cmd)
 cli.add_command(view_cmd)
 cli.add_command(plot_cmd)
 

@@ -96,3 +96,6 @@ def sft_cmd(
         f"loss {m.get('loss', float('nan')):.3f}, {meta['train_seconds']:.0f} s)"
     )
     (out / "train_summary.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+
+
+from qstar.cli import train_values  # noqa: E402, F401 - adds `train prm` and `train q`

@@ -12,6 +12,7 @@ from __future__ import annotations
 from qstar.errors import ConfigError
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
+from qstar.rewards.prm import make_extra_scorer
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.rewards.verifier import VerifierScorer
 from qstar.tasks.base import Task
@@ -27,6 +28,8 @@ def _has_value_head(policy: Policy | None) -> bool:
 
 def make_scorer(name: str, task: Task, policy: Policy | None) -> Scorer | None:
     """The scorer ``name`` stands for (see module docstring)."""
+    if (extra := make_extra_scorer(name, task, policy)) is not None:  # rollout, judge, prm:PATH, q:PATH
+        return extra
     if name not in SCORER_NAMES:
         raise ConfigError(f"unknown scorer {name!r}; choose from {', '.join(SCORER_NAMES)}")
     if name == "none":
