@@ -90,6 +90,8 @@ class SFTConfig:
     grad_clip: float = 1.0
     value_loss_weight: float = 1.0
     append_eos: bool = True
+    #: Batch LM examples of similar length together (much less padding on mixed-task data).
+    bucket_by_length: bool = False
     seed: int = 0
     log_every: int = 10
     eval_every: int = 0
@@ -337,15 +339,31 @@ def evaluate(
     return metrics
 
 
-def _index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
-    """Endless batches of indices in ``range(n)``: shuffled epochs, cut into ``batch_size``."""
-    batch: list[int] = []
+def _index_batches(
+    n: int, batch_size: int, generator: torch.Generator, lengths: Sequence[int] | None = None
+) -> Iterator[list[int]]:
+    """Endless batches of indices in ``range(n)``: shuffled epochs, cut into ``batch_size``.
+
+    With ``lengths``, each epoch's shuffled order is cut into pools of 32 batches whose members
+    are sorted by length before batching (and the batches shuffled again), so a batch holds
+    sequences of similar length and little padding: the usual length bucketing.
+    """
+    pool = batch_size * 32
     while True:
-        for i in torch.randperm(n, generator=generator).tolist():
-            batch.append(i)
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
+        order = torch.randperm(n, generator=generator).tolist()
+        if lengths is None:
+            batches = [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+        else:
+            batches = []
+            for start in range(0, n, pool):
+                chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+                batches += [
+                    chunk[i : i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)
+                ]
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        if not batches:  # fewer examples than one batch: repeat them
+            batches = [(order * (batch_size // max(1, n) + 1))[:batch_size]]
+        yield from batches
 
 
 def _make_optimizer(model: GPT, config: SFTConfig) -> torch.optim.AdamW:
@@ -428,7 +446,8 @@ def train_sft(
         total_steps = config.epochs * math.ceil(len(lm_data or value_data) / bs)
 
     generator = torch.Generator().manual_seed(config.seed)
-    lm_batches = _index_batches(len(lm_data), bs, generator) if lm_data else None
+    lengths = [len(ids) for ids, _, _ in lm_data] if config.bucket_by_length else None
+    lm_batches = _index_batches(len(lm_data), bs, generator, lengths) if lm_data else None
     value_batches = _index_batches(len(value_data), bs, generator) if value_data else None
     was_training = model.training
     model.to(device).train()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +89,31 @@ def run_oracle_sft(
     model_config: dict[str, Any] | None = None,
     sft_config: SFTConfig,
     dtype: str = "float16",
+    checkpoint_every: int = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
-    """Build the data, train a fresh model from ``sft_config.seed``, save it to ``out``."""
+    """Build the data, train a fresh model from ``sft_config.seed``, save it to ``out`` (also
+    every ``checkpoint_every`` steps, so a long run can be stopped and still used)."""
     start = time.perf_counter()
     lm, values, sizes = build_oracle_data(specs, seed=sft_config.seed, log=log)
     data_seconds = time.perf_counter() - start
     tokenizer = Tokenizer()
     config = GPTConfig(vocab_size=tokenizer.vocab_size, **(model_config or {}))
     model = GPT(config, seed=sft_config.seed)
-    metrics = train_sft(model, tokenizer, lm, values, sft_config, progress=progress)
+    if checkpoint_every:
+        sft_config = replace(sft_config, eval_every=checkpoint_every)
+    metrics = train_sft(
+        model,
+        tokenizer,
+        lm,
+        values,
+        sft_config,
+        progress=progress,
+        checkpoint_dir=out if checkpoint_every else None,
+        on_log=on_log,
+    )
     meta = {
         "trainer": "sft-oracle",
         "data": {"source": "oracle solutions of the train splits", "tasks": sizes},
