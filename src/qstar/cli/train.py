@@ -43,8 +43,15 @@ def train_group() -> None:
 @click.option(
     "--num-problems", type=int, default=None, help="train problems per task (default: per-task preset)"
 )
-@click.option("--steps", type=int, default=2400, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--steps", type=int, default=3000, show_default=True)
+@click.option("--batch-size", type=int, default=48, show_default=True)
+@click.option(
+    "--checkpoint-every",
+    type=int,
+    default=250,
+    show_default=True,
+    help="also save the checkpoint every N steps (0 = only at the end)",
+)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--n-layer", type=int, default=4, show_default=True)
 @click.option("--n-head", type=int, default=4, show_default=True)
@@ -59,6 +66,7 @@ def sft_cmd(
     num_problems: int | None,
     steps: int,
     batch_size: int,
+    checkpoint_every: int,
     lr: float,
     n_layer: int,
     n_head: int,
@@ -77,16 +85,24 @@ def sft_cmd(
         if num_problems is not None:
             spec = replace(spec, num_problems=num_problems)
         specs.append(spec)
-    if steps < 1 or batch_size < 1:
-        raise ConfigError("--steps and --batch-size must be >= 1")
+    if steps < 1 or batch_size < 1 or checkpoint_every < 0:
+        raise ConfigError("--steps and --batch-size must be >= 1, --checkpoint-every >= 0")
     set_threads(threads)
-    config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, log_every=max(1, steps // 20))
+    config = SFTConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        log_every=max(1, steps // 20),
+        bucket_by_length=True,
+    )
     log = (lambda msg: None) if quiet else (lambda msg: stderr.print(f"[dim]{msg}[/]"))
     meta = run_oracle_sft(
         out,
         specs=specs,
         sft_config=config,
         model_config={"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd},
+        checkpoint_every=checkpoint_every,
         progress=not quiet,
         log=log,
     )

@@ -41,11 +41,12 @@ class OracleDataSpec:
             raise ConfigError(f"{self.task}: value_children must be >= 0")
 
 
+#: The data of the shipped default checkpoint (see its model card).
 DEFAULT_DATA = (
-    OracleDataSpec("game24", None, None, 6),
-    OracleDataSpec("countdown-4", 3000, 1, 3),
-    OracleDataSpec("countdown-6", 300, 1, 1),
-    OracleDataSpec("arith", 20000, 1, 0),
+    OracleDataSpec("game24", None, None, 4),
+    OracleDataSpec("countdown-4", 2000, 1, 2),
+    OracleDataSpec("countdown-6", 200, 1, 0),
+    OracleDataSpec("arith", 3000, 1, 0),
 )
 
 
