@@ -43,7 +43,7 @@ def train_group() -> None:
 @click.option(
     "--num-problems", type=int, default=None, help="train problems per task (default: per-task preset)"
 )
-@click.option("--steps", type=int, default=3000, show_default=True)
+@click.option("--steps", type=int, default=1200, show_default=True)
 @click.option("--batch-size", type=int, default=48, show_default=True)
 @click.option(
     "--checkpoint-every",
