@@ -48,7 +48,7 @@ def train_group() -> None:
 @click.option(
     "--checkpoint-every",
     type=int,
-    default=250,
+    default=200,
     show_default=True,
     help="also save the checkpoint every N steps (0 = only at the end)",
 )
