@@ -12,6 +12,7 @@ from qstar.cli.eval_cmd import eval_cmd
 from qstar.cli.label import label_cmd
 from qstar.cli.plot import plot_cmd
 from qstar.cli.render import stdout
+from qstar.cli.serve import serve_cmd
 from qstar.cli.solve import solve_cmd
 from qstar.cli.train import train_group
 from qstar.cli.view import view_cmd
@@ -38,6 +39,7 @@ cli.add_command(solve_cmd)
 cli.add_command(eval_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
+cli.add_command(serve_cmd)
 cli.add_command(label_cmd)
 cli.add_command(view_cmd)
 cli.add_command(plot_cmd)

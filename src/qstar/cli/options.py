@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,20 @@ def _compose(decorators: list[Callable]) -> Callable:
     return apply
 
 
+def _with_base_url(fn: Callable) -> Callable:
+    """Take ``--base-url`` off the command's arguments and make it the default of every
+    ``load_policy`` call the command makes (so commands need no code for it)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, base_url: str | None = None, **kwargs: Any) -> Any:
+        from qstar.policy.loading import default_base_url
+
+        with default_base_url(base_url):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def model_options(fn: Callable) -> Callable:
     return _compose(
         [
@@ -44,7 +59,14 @@ def model_options(fn: Callable) -> Callable:
                 "--model",
                 default="default",
                 show_default=True,
-                help="'default' (shipped tiny GPT), a checkpoint directory, or 'none'",
+                help="'default' (shipped tiny GPT), a checkpoint directory, hf:DIR (local Hugging Face "
+                "model), openai:NAME / openai-chat:NAME (OpenAI-compatible server), or 'none'",
+            ),
+            click.option(
+                "--base-url",
+                default=None,
+                help="URL of the OpenAI-compatible server for openai:NAME, e.g. http://127.0.0.1:8000/v1 "
+                "(default: $QSTAR_BASE_URL or $OPENAI_BASE_URL); key from $OPENAI_API_KEY or $QSTAR_API_KEY",
             ),
             click.option(
                 "--scorer",
@@ -58,7 +80,7 @@ def model_options(fn: Callable) -> Callable:
             ),
             click.option("--seed", type=int, default=0, show_default=True, help="random seed"),
         ]
-    )(fn)
+    )(_with_base_url(fn))
 
 
 def search_options(default_search: str) -> Callable:

@@ -59,6 +59,7 @@ def _builtin() -> None:
     from qstar.tasks.arith import ArithTask
     from qstar.tasks.countdown import COUNTDOWN_4, COUNTDOWN_6, CountdownTask
     from qstar.tasks.game24 import Game24Task
+    from qstar.tasks.gsm8k import GSM8KTask
 
     register_task(
         "game24", Game24Task, "Game of 24: four numbers 1-13 -> 24 (ToT data; test = ranks 901-1000)"
@@ -73,6 +74,9 @@ def _builtin() -> None:
         "arith",
         lambda: ArithTask(strict=False),
         "evaluate an integer expression one operation per step (no test-time verifier)",
+    )
+    register_task(
+        "gsm8k", GSM8KTask, "grade-school math word problems, one line per step (no test-time verifier)"
     )
 
 
