@@ -76,6 +76,12 @@ def test_usage_is_taken_from_the_server(remote, local):
     assert remote.usage.model_calls == remote.num_requests == 2 and not remote.usage_estimated
 
 
+def test_a_single_sample_takes_its_token_count_from_usage(remote, local):
+    kwargs = {"num_samples": 1, "temperature": 1.0, "max_new_tokens": 9, "stop": (), "seed": 5}
+    got, expected = remote.generate(PROMPTS, **kwargs), local.generate(PROMPTS, **kwargs)
+    assert [row[0].num_tokens for row in got] == [row[0].num_tokens for row in expected]
+
+
 def test_a_chat_endpoint_cannot_score(base_url):
     with pytest.raises(OpenAIBackendError, match="cannot score"):
         OpenAIPolicy("tiny", base_url=base_url, style="chat").score(["a"], [["b"]])

@@ -34,7 +34,9 @@ such as GSM8K) need only ``generate``.
 Accounting. ``usage`` counts one model call per HTTP request and the server's ``usage``
 (``prompt_tokens``, ``completion_tokens``): what was actually billed, including text cut off
 after a stop string. A server that reports no usage is counted from the returned log-prob
-tokens, else estimated at 4 characters per token (``usage_estimated`` becomes True).
+tokens, else estimated at 4 characters per token (``usage_estimated`` becomes True). A
+generation's ``num_tokens`` is the server's ``completion_tokens`` when a request returned one
+choice and nothing was cut, else the number of log-prob tokens kept (estimated without them).
 
 There is no value head: ``has_value_head`` is False and ``value`` raises NotImplementedError.
 """
@@ -234,6 +236,9 @@ class OpenAIPolicy:
             text = self._text_of(c)
             fallback += len(tokens) if tokens is not None else math.ceil(len(text) / 4)
         self._account(response, len(prompt), fallback)
+        completion_tokens = (response.get("usage") or {}).get("completion_tokens")
+        if len(choices) == 1 and completion_tokens is not None:  # the server's count is exact
+            choices[0]["_num_tokens"] = int(completion_tokens)
         return choices
 
     def _text_of(self, choice: dict[str, Any]) -> str:
@@ -256,10 +261,12 @@ class OpenAIPolicy:
         else:
             kept = tokens
             finished = choice.get("finish_reason") != "length"
-        if kept is None:
-            return Generation(text, 0.0, math.ceil(len(text) / 4), finished)
-        logprob = float(sum(lp for _, lp, _ in kept if lp is not None))
-        return Generation(text, logprob, len(kept), finished)
+        if not hits and "_num_tokens" in choice:
+            num_tokens = choice["_num_tokens"]
+        else:
+            num_tokens = len(kept) if kept is not None else math.ceil(len(text) / 4)
+        logprob = 0.0 if kept is None else float(sum(lp for _, lp, _ in kept if lp is not None))
+        return Generation(text, logprob, num_tokens, finished)
 
     def generate(
         self,
