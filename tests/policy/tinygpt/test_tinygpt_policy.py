@@ -303,3 +303,21 @@ def test_load_default_policy_loads_a_saved_checkpoint(monkeypatch, tmp_path, pol
     monkeypatch.setattr(policy_module, "default_checkpoint_dir", lambda: tmp_path / "weights")
     loaded = load_default_policy()
     assert loaded.score(["1 2\n"], [["3"]]) == policy.score(["1 2\n"], [["3"]])
+
+
+def test_a_repeated_prompt_in_one_call_gets_fresh_samples_not_clones():
+    from qstar.policy.tinygpt.model import GPT, GPTConfig
+    from qstar.policy.tinygpt.policy import TinyGPTPolicy
+    from qstar.policy.tinygpt.tokenizer import Tokenizer
+
+    tok = Tokenizer()
+    policy = TinyGPTPolicy(
+        GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=32), seed=0), tok
+    )
+    twice = policy.generate(
+        ["a: 1\n", "a: 1\n"], num_samples=1, temperature=1.0, max_new_tokens=12, stop=(), seed=1
+    )
+    once = policy.generate(["a: 1\n"], num_samples=2, temperature=1.0, max_new_tokens=12, stop=(), seed=1)
+    # The second copy continues the prompt's sample sequence: it equals the prompt's 2nd sample.
+    assert [g[0].text for g in twice] == [g.text for g in once[0]]
+    assert twice[0][0].text != twice[1][0].text

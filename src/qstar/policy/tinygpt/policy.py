@@ -234,12 +234,20 @@ class TinyGPTPolicy:
         self.usage.model_calls += 1
         self.usage.tokens_prompt += sum(len(ids) for ids in prompt_ids)
         per_chunk = max(1, self.max_batch_size // num_samples)
+        # The k-th copy of a prompt in one call continues that prompt's sample sequence
+        # (samples k*n .. k*n+n-1), so repeated prompts get different samples, not clones.
+        seen: dict[str, int] = {}
+        copies = []
+        for p in prompts:
+            copies.append(seen.get(p, 0))
+            seen[p] = copies[-1] + 1
         results: list[list[Generation]] = []
         with self._inference():
             for start in range(0, len(prompts), per_chunk):
                 results += self._generate_chunk(
                     list(prompts[start : start + per_chunk]),
                     prompt_ids[start : start + per_chunk],
+                    copies=copies[start : start + per_chunk],
                     num_samples=num_samples,
                     temperature=float(temperature),
                     top_k=top_k,
@@ -255,6 +263,7 @@ class TinyGPTPolicy:
         prompts: list[str],
         prompt_ids: list[list[int]],
         *,
+        copies: list[int],
         num_samples: int,
         temperature: float,
         top_k: int | None,
@@ -265,7 +274,7 @@ class TinyGPTPolicy:
         n = num_samples
         rows = [_Row(tokens=[]) for _ in range(len(prompts) * n)]
         if max_new_tokens > 0:
-            self._decode(prompts, prompt_ids, rows, n, temperature, top_k, max_new_tokens, stop, seed)
+            self._decode(prompts, prompt_ids, copies, rows, n, temperature, top_k, max_new_tokens, stop, seed)
         return [
             [
                 Generation(text=r.text, logprob=r.logprob, num_tokens=len(r.tokens), finished=r.finished)
@@ -278,6 +287,7 @@ class TinyGPTPolicy:
         self,
         prompts: list[str],
         prompt_ids: list[list[int]],
+        copies: list[int],
         rows: list[_Row],
         num_samples: int,
         temperature: float,
@@ -303,7 +313,11 @@ class TinyGPTPolicy:
                     torch.rand(
                         max_new_tokens,
                         generator=torch.Generator().manual_seed(
-                            _row_seed(seed, j % num_samples, prompts[j // num_samples])
+                            _row_seed(
+                                seed,
+                                copies[j // num_samples] * num_samples + j % num_samples,
+                                prompts[j // num_samples],
+                            )
                         ),
                     )
                     for j in range(B)
