@@ -72,8 +72,8 @@ def model_options(fn: Callable) -> Callable:
                 "--scorer",
                 default="auto",
                 show_default=True,
-                type=click.Choice(["auto", "value", "verifier", "none"]),
-                help="state values for search: value head, verifier or none",
+                help="state values for search: auto, value (value head), verifier, none, judge, "
+                "rollout[:N] (Monte-Carlo), prm:PATH[:min|product|last|mean], q:PATH",
             ),
             click.option(
                 "--threads", type=int, default=None, help="torch CPU threads (default: $QSTAR_THREADS or 1)"

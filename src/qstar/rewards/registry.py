@@ -31,7 +31,10 @@ def make_scorer(name: str, task: Task, policy: Policy | None) -> Scorer | None:
     if (extra := make_extra_scorer(name, task, policy)) is not None:  # rollout, judge, prm:PATH, q:PATH
         return extra
     if name not in SCORER_NAMES:
-        raise ConfigError(f"unknown scorer {name!r}; choose from {', '.join(SCORER_NAMES)}")
+        raise ConfigError(
+            f"unknown scorer {name!r}; choose from {', '.join(SCORER_NAMES)}, judge, rollout[:N], "
+            "prm:PATH[:min|product|last|mean], q:PATH"
+        )
     if name == "none":
         return None
     if name == "value" or (name == "auto" and _has_value_head(policy)):
