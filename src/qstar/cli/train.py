@@ -115,3 +115,6 @@ def sft_cmd(
 
 
 from qstar.cli import train_values  # noqa: E402, F401 - adds `train prm` and `train q`
+from qstar.cli.train_loop import register as _register_loop  # noqa: E402 - `train loop`, `train rft`
+
+_register_loop(train_group)

@@ -1,0 +1,195 @@
+"""The flagship: train the tiny GPT from random weights with its own search, against baselines.
+
+    python -m benchmarks.flagship [--rounds 12] [--workers 1] [--quick] [--sft-oracle CKPT]
+
+Runs, each from random weights with the same model size and seed, zero oracle solutions:
+
+- ``game24-mcts``: expert iteration with MCTS (``qstar train loop --search mcts``);
+- ``game24-qstar``: expert iteration with Q* (``--methods`` to include it);
+- ``game24-rft``: the RFT / STaR baseline at equal tokens (its per-round token budget is the
+  mean of the search run's rounds);
+- ``countdown-4-mcts``: expert iteration on Countdown (4 numbers).
+
+Each run lives in ``--runs-dir`` (default ``benchmarks/results/flagship_runs/<name>``); a
+killed benchmark resumes every unfinished run when started again with the same flags. After the
+last round each run is evaluated once on its test split (Game of 24: ToT ranks 901-1000).
+``--sft-oracle CKPT`` adds the imitation reference (a checkpoint trained by ``qstar train sft``)
+evaluated on the same splits.
+
+Writes ``benchmarks/results/flagship.json`` (configs, per-round metrics, test results) and
+``flagship.png``: System-1 and System-2 accuracy per round against training CPU-minutes
+(search/sampling + updates; evaluation CPU is reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import RESULTS, write_json
+from qstar.training.expert_iteration import LoopConfig, evaluate, run_loop
+from qstar.training.rft import rft_config
+from qstar.training.runs import RunDir
+
+METHODS = ("game24-mcts", "game24-qstar", "game24-rft", "countdown-4-mcts")
+
+
+def flagship_config(args: argparse.Namespace) -> LoopConfig:
+    """The settings of ``qstar train loop`` the benchmark uses (the CLI's defaults otherwise)."""
+    config = LoopConfig(
+        task="game24",
+        rounds=args.rounds,
+        problems_per_round=args.problems_per_round,
+        seed=args.seed,
+        workers=args.workers,
+        num_eval_problems=args.eval_problems,
+        test_at_end=True,
+    )
+    if args.quick:
+        config = replace(
+            config, n_layer=1, n_head=2, n_embd=32, train_steps=5, search_budget=12, num_eval_problems=10
+        )
+    return config
+
+
+def run(name: str, config: LoopConfig, runs_dir: Path) -> dict[str, Any]:
+    """Run (or resume, or just read back) one method; returns its config, history and test."""
+    run_dir = runs_dir / name
+    rd = RunDir(run_dir)
+    resume = rd.config_file.is_file()
+    test_file = run_dir / "test_eval.json"
+    if resume and rd.latest_round() == config.rounds and test_file.is_file():
+        history = rd.load_round(config.rounds).history
+    else:
+        print(f"{name}: {'resuming' if resume else 'starting'} ({config.rounds} rounds)", flush=True)
+
+        def show(kind: str, data: dict[str, Any]) -> None:
+            if kind == "round":
+                keys = (
+                    "round",
+                    "search_solve_rate",
+                    "system1_val_acc",
+                    "system2_val_acc",
+                    "train_cpu_minutes",
+                )
+                print(f"  {name} " + " ".join(f"{k}={data.get(k)!s:.6}" for k in keys), flush=True)
+
+        history = run_loop(config, run_dir, resume=resume, on_event=show)
+    return {"config": config.to_json(), "history": history, "test": json.loads(test_file.read_text())}
+
+
+def sft_oracle(path: str, config: LoopConfig) -> dict[str, Any]:
+    """The imitation reference: a checkpoint evaluated on the same val and test problems."""
+    from qstar.policy.tinygpt.checkpoint import load_checkpoint
+    from qstar.tasks.registry import get_task
+    from qstar.training.workers import Workers
+
+    task = get_task(config.task)
+    workers = Workers(config.workers)
+    try:
+        val = evaluate(config, task, workers, path, task.problems("val")[: config.num_eval_problems], "val")
+        test = evaluate(config, task, workers, path, task.problems("test"), "test")
+    finally:
+        workers.close()
+    meta = load_checkpoint(path).meta
+    minutes = (meta.get("train_seconds", 0.0) + meta.get("data_seconds", 0.0)) / 60
+    return {"checkpoint": path, "train_cpu_minutes_wall_approx": minutes, "val": val, "test": test}
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, system in zip(axes, ("system1", "system2"), strict=True):
+        for i, (name, res) in enumerate(results["runs"].items()):
+            h = [m for m in res["history"] if f"{system}_val_acc" in m]
+            color = f"C{i}"
+            x = [m["train_cpu_minutes"] for m in h]
+            ax.plot(
+                x, [100 * m[f"{system}_val_acc"] for m in h], "o-", color=color, ms=3, label=f"{name} val"
+            )
+            test = res["test"].get(f"{system}_test_acc")
+            if test is not None and x:
+                ax.plot([x[-1]], [100 * test], "*", color=color, ms=12, label=f"{name} test")
+        if "sft-oracle" in results:
+            ref = results["sft-oracle"]["test"][f"{system}_test_acc"]
+            ax.axhline(100 * ref, color="gray", ls="--", label="sft-oracle test")
+        budget = results["runs"] and next(iter(results["runs"].values()))["config"]["eval_budget"]
+        title = (
+            "System 1 (greedy, no search)"
+            if system == "system1"
+            else f"System 2 (search, {budget} expansions)"
+        )
+        ax.set_title(title)
+        ax.set_xlabel("training CPU-minutes (search + updates)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle("Learning from the rules alone: tiny GPT trained with its own search vs RFT")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--problems-per-round", type=int, default=128)
+    ap.add_argument("--eval-problems", type=int, default=100)
+    ap.add_argument("--countdown-rounds", type=int, default=None, help="default: --rounds")
+    ap.add_argument(
+        "--methods", default="game24-mcts,game24-rft,countdown-4-mcts", help=f"of {','.join(METHODS)}"
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sft-oracle", default=None, help="checkpoint of the imitation reference")
+    ap.add_argument("--quick", action="store_true", help="a tiny model and budget: checks the script")
+    ap.add_argument("--runs-dir", type=Path, default=RESULTS / "flagship_runs")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/flagship.json)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        ap.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    base = flagship_config(args)
+    results: dict[str, Any] = {"runs": {}}
+    if "game24-mcts" in methods or "game24-rft" in methods:
+        results["runs"]["game24-mcts"] = run("game24-mcts", base, args.runs_dir)
+    if "game24-qstar" in methods:
+        results["runs"]["game24-qstar"] = run("game24-qstar", replace(base, search="qstar"), args.runs_dir)
+    if "game24-rft" in methods:
+        hist = results["runs"]["game24-mcts"]["history"]
+        tokens = max(1, round(sum(m["tokens"] for m in hist) / len(hist)))
+        rft = rft_config(base, max_tokens_per_round=tokens, problems_per_round=4 * base.problems_per_round)
+        results["runs"]["game24-rft"] = run("game24-rft", rft, args.runs_dir)
+    if "countdown-4-mcts" in methods:
+        cd = replace(base, task="countdown-4", rounds=args.countdown_rounds or base.rounds)
+        results["runs"]["countdown-4-mcts"] = run("countdown-4-mcts", cd, args.runs_dir)
+    if args.sft_oracle:
+        results["sft-oracle"] = sft_oracle(args.sft_oracle, base)
+    results["summary"] = {
+        name: {
+            "rounds": len(res["history"]),
+            "train_cpu_minutes": round(res["history"][-1]["train_cpu_minutes"], 2),
+            "eval_cpu_minutes": round(res["history"][-1]["eval_cpu_minutes"], 2),
+            "tokens_total": res["history"][-1]["tokens_total"],
+            **{k: v for k, v in res["test"].items() if k.endswith("_acc") or "per_problem" in k},
+        }
+        for name, res in results["runs"].items()
+    }
+    out = write_json("flagship", results, args.out)
+    plot(results, out.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,439 @@
+"""Expert iteration: train the tiny GPT with its own search, from random weights and the rules.
+
+AlphaGo Zero's loop (Silver et al. 2017) and ExIt (Anthony et al. 2017) for reasoning steps;
+"train with System 2, infer with System 1" in the words of the mission. Each round:
+
+1. **collect** (:func:`search_job`, one per problem, in a process pool): search (MCTS or Q*)
+   with the current policy as prior and its value head as scorer, on training problems only;
+2. **targets** (:mod:`qstar.training.targets`): policy targets (root visit distributions, or
+   the verified paths) and value targets (verified reachability: 1 where the search found a
+   verified answer below a state, 0 where it exhausted the subtree) merged into a replay store;
+3. **update** (:func:`update`): the weighted next-token loss towards the policy targets (the
+   cross-entropy between ``pi`` and the model's distribution over the whole step text, so the
+   model learns both to write legal steps and which to prefer) plus the value loss, with the
+   pieces of :mod:`qstar.training.sft`;
+4. **evaluate**: System 1 (greedy decoding, no search) and System 2 (search at a fixed budget)
+   on the val split; test only once, at the end.
+
+No oracle and no human solution enters: the only judge is the task's verifier. Problems come
+from the train split or are generated from the rules (:func:`generate_problems`); an explicit
+check (:func:`check_not_held_out`) stops the run if a test or val problem is ever about to be
+searched or trained on. Every function a worker runs is pure (a job in, a dict out, the policy
+read from a checkpoint path), so the same jobs can run in a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qstar.errors import ConfigError
+from qstar.policy.tinygpt.model import GPT, GPTConfig
+from qstar.policy.tinygpt.tokenizer import Tokenizer
+from qstar.search.registry import make_config
+from qstar.tasks.registry import get_task
+from qstar.tracking import MetricsLogger, Tracker
+from qstar.training.loop_data import (
+    SOURCES,
+    Replay,
+    derive_seed,
+    held_out_headers,
+    held_out_texts,
+)
+from qstar.training.runs import RunDir
+from qstar.training.sft import (
+    LMExample,
+    SFTConfig,
+    ValueExample,
+    _make_optimizer,
+    encode_lm_example,
+    encode_value_example,
+    lr_at,
+    make_lm_batch,
+    make_value_batch,
+    train_step,
+)
+from qstar.training.targets import POLICY_MODES, VALUE_MODES
+from qstar.training.workers import Workers, collect, evaluate
+
+__all__ = ["LoopConfig", "sft_config", "make_optimizer", "update", "run_loop"]
+
+DEFAULT_KNOBS = {
+    "mcts": {"batch_size": 8, "add_noise": True, "stop_on_solution": False},
+    "qstar": {"batch_size": 1},
+}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"loop config: {message}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopConfig:
+    """Everything that decides a run's numbers (``workers`` only decides its speed)."""
+
+    task: str = "game24"
+    method: str = "search"  # "search" (expert iteration) or "rft" (see qstar.training.rft)
+    search: str = "mcts"
+    rounds: int = 10
+    problems_per_round: int = 128
+    problem_source: str = "train"
+    seed: int = 0
+    # collection
+    search_budget: int = 40
+    search_knobs: dict[str, Any] | None = None  # None: DEFAULT_KNOBS of the search
+    samples_per_problem: int = 16  # rft
+    sampler: str = "legal"  # rft: "legal" (prior over legal steps) or "generate"
+    max_tokens_per_round: int | None = None  # stop collecting once this many tokens are spent
+    wave_size: int = 16  # problems per collection wave when a token budget is set
+    # targets
+    policy_target: str = "verified"
+    value_target: str = "reachability"
+    visit_temperature: float = 1.0
+    min_visits: int = 1
+    # model and update
+    n_layer: int = 3
+    n_head: int = 4
+    n_embd: int = 96
+    block_size: int = 256
+    train_steps: int = 120
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.1
+    value_loss_weight: float = 1.0
+    balance_values: bool = True
+    # evaluation
+    eval_split: str = "val"
+    num_eval_problems: int | None = 100
+    eval_search: str = "qstar"
+    eval_budget: int = 11
+    eval_every: int = 1
+    test_at_end: bool = False
+    # speed only
+    workers: int = 1
+    num_saved_trees: int = 2
+
+    def __post_init__(self) -> None:
+        for name in (
+            "rounds",
+            "problems_per_round",
+            "search_budget",
+            "samples_per_problem",
+            "wave_size",
+            "min_visits",
+            "n_layer",
+            "n_head",
+            "n_embd",
+            "block_size",
+            "train_steps",
+            "batch_size",
+            "eval_budget",
+            "eval_every",
+            "workers",
+        ):
+            _check(
+                _positive_int(getattr(self, name)),
+                f"{name} must be an integer >= 1, got {getattr(self, name)!r}",
+            )
+        _check(self.method in ("search", "rft"), f"method must be 'search' or 'rft', got {self.method!r}")
+        _check(
+            self.search in DEFAULT_KNOBS,
+            f"search must be one of {', '.join(DEFAULT_KNOBS)}, got {self.search!r}",
+        )
+        _check(
+            self.eval_search in DEFAULT_KNOBS, f"eval_search must be mcts or qstar, got {self.eval_search!r}"
+        )
+        _check(self.problem_source in SOURCES, f"problem_source must be one of {', '.join(SOURCES)}")
+        _check(
+            self.sampler in ("legal", "generate"),
+            f"sampler must be 'legal' or 'generate', got {self.sampler!r}",
+        )
+        _check(self.policy_target in POLICY_MODES, f"policy_target must be one of {', '.join(POLICY_MODES)}")
+        _check(self.value_target in VALUE_MODES, f"value_target must be one of {', '.join(VALUE_MODES)}")
+        _check(self.eval_split in ("val", "test"), f"eval_split must be val or test, got {self.eval_split!r}")
+        _check(
+            self.max_tokens_per_round is None or _positive_int(self.max_tokens_per_round),
+            "max_tokens_per_round must be None or an integer >= 1",
+        )
+        _check(
+            self.num_eval_problems is None or _positive_int(self.num_eval_problems),
+            "num_eval_problems must be None or an integer >= 1",
+        )
+        _check(self.n_embd % self.n_head == 0, f"n_embd ({self.n_embd}) must be divisible by n_head")
+        for name in ("lr", "visit_temperature"):
+            _check(
+                isinstance(getattr(self, name), int | float) and getattr(self, name) > 0,
+                f"{name} must be > 0",
+            )
+        for name in ("weight_decay", "value_loss_weight"):
+            _check(
+                isinstance(getattr(self, name), int | float) and getattr(self, name) >= 0,
+                f"{name} must be >= 0",
+            )
+        if self.search_knobs is not None:
+            make_config(self.search, **self.search_knobs)  # an unknown knob fails here
+        get_task(self.task)  # an unknown task fails here, listing the valid ones
+
+    @property
+    def knobs(self) -> dict[str, Any]:
+        return dict(DEFAULT_KNOBS[self.search] if self.search_knobs is None else self.search_knobs)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> LoopConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(obj) - names)
+        if unknown:
+            raise ConfigError(f"loop config: unknown field(s) {', '.join(unknown)}")
+        return cls(**obj)
+
+
+def sft_config(config: LoopConfig) -> SFTConfig:
+    """The schedule of the whole run as an SFTConfig: warm-up, then cosine over all rounds."""
+    return SFTConfig(
+        steps=config.rounds * config.train_steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        value_loss_weight=config.value_loss_weight,
+        append_eos=False,
+        seed=config.seed,
+    )
+
+
+def update(
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    tokenizer: Tokenizer,
+    replay: Replay,
+    config: LoopConfig,
+    round_index: int,
+    cache: dict[Any, Any],
+) -> dict[str, float]:
+    """``config.train_steps`` steps on batches drawn from the whole replay store.
+
+    LM examples are ``(state, step + "\\n", weight = pi(step))``: the weighted next-token loss
+    is the cross-entropy between the target ``pi`` and the model's probability of each whole
+    step line. Value batches are half positives, half negatives when ``balance_values``."""
+    sft = sft_config(config)
+    block = model.config.block_size
+
+    def enc_lm(prompt: str, step: str, w: float) -> Any:
+        key = ("lm", prompt, step, w)
+        if key not in cache:
+            cache[key] = encode_lm_example(
+                tokenizer, LMExample(prompt, step + "\n", w), block_size=block, append_eos=False
+            )
+        return cache[key]
+
+    def enc_value(prompt: str, v: float) -> Any:
+        key = ("v", prompt, v)
+        if key not in cache:
+            cache[key] = encode_value_example(tokenizer, ValueExample(prompt, v), block_size=block)
+        return cache[key]
+
+    lm = [enc_lm(p, s, w) for p, dist in replay.policy.items() for s, w in dist.items()]
+    values = [enc_value(p, v) for p, v in replay.values.items()]
+    pos = [i for i, (_, v) in enumerate(values) if v >= 0.5]
+    neg = [i for i, (_, v) in enumerate(values) if v < 0.5]
+    gen = torch.Generator().manual_seed(derive_seed(config.seed, "train", round_index))
+    pad, bs = tokenizer.pad_id, config.batch_size
+
+    def draw(pool: Sequence[int], n: int) -> list[int]:
+        return [pool[i] for i in torch.randint(len(pool), (n,), generator=gen).tolist()]
+
+    sums: dict[str, float] = {}
+    model.train()
+    try:
+        for step in range(config.train_steps):
+            lm_batch = make_lm_batch([lm[i] for i in draw(range(len(lm)), bs)], pad_id=pad) if lm else None
+            if config.balance_values and pos and neg:
+                chosen = draw(pos, bs // 2) + draw(neg, bs - bs // 2)
+            else:
+                chosen = draw(range(len(values)), bs) if values else []
+            value_batch = make_value_batch([values[i] for i in chosen], pad_id=pad) if chosen else None
+            if lm_batch is None and value_batch is None:
+                break
+            global_step = (round_index - 1) * config.train_steps + step
+            m = train_step(
+                model,
+                optimizer,
+                lm_batch,
+                value_batch,
+                lr=lr_at(global_step, sft.steps or 1, sft),
+                grad_clip=sft.grad_clip,
+                value_loss_weight=sft.value_loss_weight,
+            )
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + v
+    finally:
+        model.eval()
+    n = max(1, config.train_steps)
+    return {
+        # None (JSON null) when there was nothing to train that head on yet.
+        "lm_loss": sums["lm_loss"] / n if "lm_loss" in sums else None,
+        "value_loss": sums["value_loss"] / n if "value_loss" in sums else None,
+        "lm_examples": len(lm),
+        "value_examples": len(values),
+        "value_positive": len(pos),
+    }
+
+
+def make_optimizer(model: GPT, config: LoopConfig) -> torch.optim.Optimizer:
+    return _make_optimizer(model, sft_config(config))
+
+
+# -- the loop ---------------------------------------------------------------------------------------
+#: Fields that may differ when a run is resumed (they decide speed and reporting, not numbers).
+RESUMABLE_CHANGES = ("workers", "num_saved_trees", "test_at_end")
+
+
+def _fresh_counters() -> dict[str, Any]:
+    return {
+        "train_seen": 0,
+        "tokens": 0,
+        "train_cpu_seconds": 0.0,
+        "eval_cpu_seconds": 0.0,
+        "wall_seconds": 0.0,
+    }
+
+
+def _open_run(config: LoopConfig, rd: RunDir, resume: bool) -> tuple[GPT, Tokenizer, Any, Replay, dict, list]:
+    if resume:
+        saved = rd.read_config()
+        now = config.to_json()
+        diff = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
+        if diff:
+            raise ConfigError(f"cannot resume {rd.path} with other settings: {', '.join(diff)} differ")
+    else:
+        rd.create(config.to_json())
+    latest = rd.latest_round() if resume else None
+    if latest is None:
+        tokenizer = Tokenizer()
+        gpt = GPTConfig(tokenizer.vocab_size, config.block_size, config.n_layer, config.n_head, config.n_embd)
+        model = GPT(gpt, seed=config.seed).eval()
+        replay, counters, history = Replay(), _fresh_counters(), []
+        optimizer = make_optimizer(model, config)
+        rd.save_checkpoint(0, model, tokenizer, meta={"trainer": f"loop-{config.method}", "round": 0})
+        rd.commit_round(0, optimizer=optimizer, replay=replay.to_json(), counters=counters, history=history)
+        return model, tokenizer, optimizer, replay, counters, history
+    state = rd.load_round(latest)
+    optimizer = make_optimizer(state.model, config)
+    if state.optimizer_state is not None:
+        optimizer.load_state_dict(state.optimizer_state)
+    rd.rewrite_metrics(state.history)
+    return (
+        state.model,
+        state.tokenizer,
+        optimizer,
+        Replay.from_json(state.replay),
+        state.counters,
+        state.history,
+    )
+
+
+def run_loop(
+    config: LoopConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    trackers: Sequence[Tracker] = (),
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or resume) the loop in ``run_dir``; returns one metrics dict per round.
+
+    ``on_event(kind, data)`` hears ``"start"``, ``"collected"``, ``"updated"``, ``"round"`` (the
+    round's metrics line) and ``"test"`` for progress displays; raising in it stops the run like
+    a kill would."""
+    emit = on_event or (lambda kind, data: None)
+    task = get_task(config.task)
+    held_out, headers = held_out_texts(task), held_out_headers(task)
+    rd = RunDir(run_dir)
+    model, tokenizer, optimizer, replay, counters, history = _open_run(config, rd, resume)
+    eval_problems = task.problems(config.eval_split)[: config.num_eval_problems]
+    workers = Workers(config.workers)
+    logger = MetricsLogger(rd.metrics_file, trackers)
+    cache: dict[Any, Any] = {}
+    try:
+        for r in range(len(history) + 1, config.rounds + 1):
+            wall = time.perf_counter()
+            emit("start", {"round": r})
+            ckpt = str(rd.checkpoint_dir(r - 1))
+            collected = rd.load_collected(r)
+            if collected is None:
+                collected = collect(config, task, workers, ckpt, r, counters["train_seen"], held_out)
+                for rec in collected["records"]:
+                    if "tree" in rec:
+                        rd.save_tree(r, rec["id"], rec.pop("tree"))
+                rd.save_collected(r, collected)
+            records = collected["records"]
+            emit("collected", {"round": r, "problems": len(records)})
+            cpu = time.process_time()
+            replay.merge(records, union=config.policy_target == "verified", held_out_headers=headers)
+            losses = update(model, optimizer, tokenizer, replay, config, r, cache)
+            rd.save_checkpoint(r, model, tokenizer, meta={"trainer": f"loop-{config.method}", "round": r})
+            update_cpu = time.process_time() - cpu
+            emit("updated", {"round": r, **losses})
+            n = max(1, len(records))
+            tokens = sum(rec["cost"]["tokens"] for rec in records)
+            counters["train_seen"] += collected["train_used"]
+            counters["tokens"] += tokens
+            counters["train_cpu_seconds"] += collected["cpu_seconds"] + update_cpu
+            metrics: dict[str, Any] = {
+                "round": r,
+                "method": config.method if config.method == "rft" else config.search,
+                "task": config.task,
+                "problem_source": config.problem_source,
+                "problems_searched": len(records),
+                # Share of problems whose search (or samples) found a verified answer.
+                "search_solve_rate": sum(rec["found"] for rec in records) / n,
+                "search_expansions": sum(rec["cost"]["expansions"] for rec in records) / n,
+                "tokens": tokens,
+                "tokens_total": counters["tokens"],
+                "policy_states": len(replay.policy),
+                **losses,
+                "collect_cpu_seconds": collected["cpu_seconds"],
+                "update_cpu_seconds": update_cpu,
+            }
+            if r % config.eval_every == 0 or r == config.rounds:
+                metrics.update(
+                    evaluate(
+                        config, task, workers, str(rd.checkpoint_dir(r)), eval_problems, config.eval_split
+                    )
+                )
+                counters["eval_cpu_seconds"] += metrics["eval_cpu_seconds"]
+            counters["wall_seconds"] += time.perf_counter() - wall
+            metrics["train_cpu_minutes"] = counters["train_cpu_seconds"] / 60
+            metrics["eval_cpu_minutes"] = counters["eval_cpu_seconds"] / 60
+            metrics["wall_minutes"] = counters["wall_seconds"] / 60
+            history.append(metrics)
+            rd.commit_round(
+                r, optimizer=optimizer, replay=replay.to_json(), counters=counters, history=history
+            )
+            logger.log(metrics)
+            emit("round", metrics)
+        if config.test_at_end:
+            test = evaluate(
+                config, task, workers, str(rd.checkpoint_dir(config.rounds)), task.problems("test"), "test"
+            )
+            (rd.path / "test_eval.json").write_text(
+                json.dumps({"round": config.rounds, **test}, indent=1) + "\n"
+            )
+            emit("test", test)
+    finally:
+        workers.close()
+        logger.close()
+    return history
