@@ -11,11 +11,14 @@ to charge the cost of that call to their :class:`~qstar.types.Cost`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Policy", "Generation", "Usage"]
+from qstar.errors import ConfigError
+
+__all__ = ["Policy", "Generation", "Usage", "check_generate_args"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,29 @@ class Policy(Protocol):
         """Value of each prompt's state in [0, 1] (a value head). Backends without one raise
         :class:`NotImplementedError`."""
         ...
+
+
+def check_generate_args(
+    *,
+    num_samples: int,
+    temperature: float,
+    top_k: int | None,
+    max_new_tokens: int,
+    stop: str | Sequence[str],
+) -> tuple[str, ...]:
+    """Validate the arguments every backend's ``generate`` takes; return ``stop`` as a tuple.
+
+    Raises :class:`~qstar.errors.ConfigError` naming the bad argument.
+    """
+    stop = (stop,) if isinstance(stop, str) else tuple(stop)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ConfigError(f"top_k must be None or a positive integer, got {top_k!r}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ConfigError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if any(not isinstance(x, str) or not x for x in stop):
+        raise ConfigError(f"stop strings must be non-empty strings, got {stop!r}")
+    return stop

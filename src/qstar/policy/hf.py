@@ -35,7 +35,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
-import math
 import os
 import random
 from collections import Counter
@@ -46,7 +45,7 @@ from typing import Any
 import torch
 
 from qstar.errors import CheckpointError, ConfigError, require_extra
-from qstar.policy.base import Generation, Usage
+from qstar.policy.base import Generation, Usage, check_generate_args
 
 __all__ = ["HFPolicy", "auto_device"]
 
@@ -245,17 +244,13 @@ class HFPolicy:
         seed: int | None = None,
     ) -> list[list[Generation]]:
         """``num_samples`` continuations of each prompt; ``temperature=0`` is greedy."""
-        stop = (stop,) if isinstance(stop, str) else tuple(stop)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ConfigError(f"top_k must be None or a positive integer, got {top_k!r}")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ConfigError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        if any(not isinstance(s, str) or not s for s in stop):
-            raise ConfigError(f"stop strings must be non-empty strings, got {stop!r}")
+        stop = check_generate_args(
+            num_samples=num_samples,
+            temperature=temperature,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+        )
         prompt_ids = [self._encode_prompt(p) for p in prompts]
         base_seed = self._rng.getrandbits(63) if seed is None else seed
         self.usage.model_calls += 1

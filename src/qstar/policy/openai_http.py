@@ -54,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from qstar.errors import ConfigError, QstarError, require_extra
-from qstar.policy.base import Generation, Usage
+from qstar.policy.base import Generation, Usage, check_generate_args
 
 __all__ = ["OpenAIPolicy", "OpenAIBackendError", "DEFAULT_BASE_URL"]
 
@@ -280,13 +280,13 @@ class OpenAIPolicy:
         seed: int | None = None,
     ) -> list[list[Generation]]:
         """``num_samples`` continuations of each prompt; ``temperature=0`` is greedy."""
-        stop = (stop,) if isinstance(stop, str) else tuple(stop)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        if any(not isinstance(s, str) or not s for s in stop):
-            raise ConfigError(f"stop strings must be non-empty strings, got {stop!r}")
+        stop = check_generate_args(
+            num_samples=num_samples,
+            temperature=temperature,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+        )
         params: dict[str, Any] = {"max_tokens": max_new_tokens, "temperature": float(temperature)}
         if stop:
             params["stop"] = list(stop[:MAX_STOP])

@@ -31,7 +31,6 @@ not truncated); generation that reaches ``block_size`` stops with ``finished=Fal
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -43,7 +42,7 @@ import torch
 from torch import Tensor
 
 from qstar.errors import CheckpointError, ConfigError
-from qstar.policy.base import Generation, Usage
+from qstar.policy.base import Generation, Usage, check_generate_args
 from qstar.policy.tinygpt.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import GPT, KVCache, expand_cache
 from qstar.policy.tinygpt.tokenizer import Tokenizer
@@ -215,19 +214,13 @@ class TinyGPTPolicy:
         included), the number of tokens, and ``finished`` (False when ``max_new_tokens`` or the
         block size ran out first).
         """
-        if isinstance(stop, str):
-            stop = (stop,)
-        stop = tuple(stop)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ConfigError(f"top_k must be None or a positive integer, got {top_k!r}")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ConfigError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        if any(not isinstance(s, str) or not s for s in stop):
-            raise ConfigError(f"stop strings must be non-empty strings, got {stop!r}")
+        stop = check_generate_args(
+            num_samples=num_samples,
+            temperature=temperature,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+        )
 
         prompt_ids = [self._encode_prompt(p) for p in prompts]
         base_seed = self._rng.getrandbits(63) if seed is None else seed
