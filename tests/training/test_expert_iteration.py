@@ -190,3 +190,15 @@ def test_cli_trains_and_refuses_new_settings_on_resume(tmp_path, capsys):
     assert main(["train", "loop", "--resume", str(tmp_path / "r"), "--rounds", "3"]) == 2
     assert "drop --rounds" in capsys.readouterr().err
     assert main(["train", "loop", "--resume", str(tmp_path / "r"), "--quiet"]) == 0
+
+
+def test_replay_keeps_every_verified_step_and_the_latest_value():
+    replay = Replay()
+    first = {"policy": [("s\n", {"a": 1.0, "b": 0.0, "c": 0.0})], "values": [("s\n", 1.0), ("t\n", 0.0)]}
+    second = {"policy": [("s\n", {"a": 0.0, "b": 1.0, "c": 0.0})], "values": [("t\n", 1.0)]}
+    replay.merge([first, second], union=True, held_out_headers=frozenset())
+    assert replay.policy == {"s\n": {"a": 0.5, "b": 0.5, "c": 0.0}}
+    assert replay.values == {"s\n": 1.0, "t\n": 1.0}
+    replay.merge([first], union=False, held_out_headers=frozenset())
+    assert replay.policy["s\n"] == {"a": 1.0, "b": 0.0, "c": 0.0}
+    assert Replay.from_json(replay.to_json()) == replay

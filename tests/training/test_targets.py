@@ -103,6 +103,10 @@ def test_policy_targets_by_mode():
     assert [n for n, _ in policy_targets(tree, "visits", root_only=True)] == [0]
     assert policy_targets(tree, "verified") == [(0, {"a": 0.5, "t": 0.5}), (1, {"c": 1.0})]
     assert policy_targets(tree, "best_path") == [(0, {"a": 1.0}), (1, {"c": 1.0})]
+    assert policy_targets(tree, "best_path", all_children=True) == [
+        (0, {"a": 1.0, "b": 0.0, "g": 0.0, "t": 0.0}),
+        (1, {"c": 1.0, "d": 0.0}),
+    ]
 
 
 def test_best_path_needs_a_verified_answer():

@@ -107,12 +107,14 @@ class LoopConfig:
     n_head: int = 4
     n_embd: int = 96
     block_size: int = 256
-    train_steps: int = 120
+    train_steps: int = 250
     batch_size: int = 64
+    value_batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.1
     value_loss_weight: float = 1.0
     balance_values: bool = True
+    policy_smoothing: float = 0.1
     # evaluation
     eval_split: str = "val"
     num_eval_problems: int | None = 100
@@ -138,6 +140,7 @@ class LoopConfig:
             "block_size",
             "train_steps",
             "batch_size",
+            "value_batch_size",
             "eval_budget",
             "eval_every",
             "workers",
@@ -176,6 +179,10 @@ class LoopConfig:
                 isinstance(getattr(self, name), int | float) and getattr(self, name) > 0,
                 f"{name} must be > 0",
             )
+        _check(
+            isinstance(self.policy_smoothing, int | float) and 0 <= self.policy_smoothing < 1,
+            f"policy_smoothing must be in [0, 1), got {self.policy_smoothing!r}",
+        )
         for name in ("weight_decay", "value_loss_weight"):
             _check(
                 isinstance(getattr(self, name), int | float) and getattr(self, name) >= 0,
@@ -225,17 +232,20 @@ def update(
 ) -> dict[str, float]:
     """``config.train_steps`` steps on batches drawn from the whole replay store.
 
-    LM examples are ``(state, step + "\\n", weight = pi(step))``: the weighted next-token loss
-    is the cross-entropy between the target ``pi`` and the model's probability of each whole
-    step line. Value batches are half positives, half negatives when ``balance_values``."""
+    Policy batches: a state drawn uniformly from the store, then one of its steps drawn from
+    the target ``pi`` smoothed towards uniform over the state's steps (``policy_smoothing``);
+    the next-token loss on ``step + "\n"`` then estimates, without bias, the cross-entropy
+    between ``pi`` and the model's probability of each whole step line, so the model learns
+    both to write legal steps and which ones to prefer, at one sequence per state. Value
+    batches are half positives, half negatives when ``balance_values``."""
     sft = sft_config(config)
     block = model.config.block_size
 
-    def enc_lm(prompt: str, step: str, w: float) -> Any:
-        key = ("lm", prompt, step, w)
+    def enc_lm(prompt: str, step: str) -> Any:
+        key = ("lm", prompt, step)
         if key not in cache:
             cache[key] = encode_lm_example(
-                tokenizer, LMExample(prompt, step + "\n", w), block_size=block, append_eos=False
+                tokenizer, LMExample(prompt, step + "\n"), block_size=block, append_eos=False
             )
         return cache[key]
 
@@ -245,25 +255,39 @@ def update(
             cache[key] = encode_value_example(tokenizer, ValueExample(prompt, v), block_size=block)
         return cache[key]
 
-    lm = [enc_lm(p, s, w) for p, dist in replay.policy.items() for s, w in dist.items()]
+    eps = config.policy_smoothing
+    states = [
+        (p, list(d), [(1 - eps) * w + eps / len(d) for w in d.values()]) for p, d in replay.policy.items()
+    ]
     values = [enc_value(p, v) for p, v in replay.values.items()]
     pos = [i for i, (_, v) in enumerate(values) if v >= 0.5]
     neg = [i for i, (_, v) in enumerate(values) if v < 0.5]
     gen = torch.Generator().manual_seed(derive_seed(config.seed, "train", round_index))
-    pad, bs = tokenizer.pad_id, config.batch_size
+    pad, bs, vbs = tokenizer.pad_id, config.batch_size, config.value_batch_size
 
     def draw(pool: Sequence[int], n: int) -> list[int]:
         return [pool[i] for i in torch.randint(len(pool), (n,), generator=gen).tolist()]
+
+    def draw_lm(n: int) -> list[Any]:
+        out = []
+        for i, u in zip(draw(range(len(states)), n), torch.rand(n, generator=gen).tolist(), strict=True):
+            prompt, steps, probs = states[i]
+            k, acc = 0, probs[0]
+            while u * sum(probs) >= acc and k < len(steps) - 1:  # inverse CDF
+                k += 1
+                acc += probs[k]
+            out.append(enc_lm(prompt, steps[k]))
+        return out
 
     sums: dict[str, float] = {}
     model.train()
     try:
         for step in range(config.train_steps):
-            lm_batch = make_lm_batch([lm[i] for i in draw(range(len(lm)), bs)], pad_id=pad) if lm else None
+            lm_batch = make_lm_batch(draw_lm(bs), pad_id=pad) if states else None
             if config.balance_values and pos and neg:
-                chosen = draw(pos, bs // 2) + draw(neg, bs - bs // 2)
+                chosen = draw(pos, vbs // 2) + draw(neg, vbs - vbs // 2)
             else:
-                chosen = draw(range(len(values)), bs) if values else []
+                chosen = draw(range(len(values)), vbs) if values else []
             value_batch = make_value_batch([values[i] for i in chosen], pad_id=pad) if chosen else None
             if lm_batch is None and value_batch is None:
                 break
@@ -286,7 +310,7 @@ def update(
         # None (JSON null) when there was nothing to train that head on yet.
         "lm_loss": sums["lm_loss"] / n if "lm_loss" in sums else None,
         "value_loss": sums["value_loss"] / n if "value_loss" in sums else None,
-        "lm_examples": len(lm),
+        "policy_states": len(states),
         "value_examples": len(values),
         "value_positive": len(pos),
     }
@@ -403,7 +427,6 @@ def run_loop(
                 "search_expansions": sum(rec["cost"]["expansions"] for rec in records) / n,
                 "tokens": tokens,
                 "tokens_total": counters["tokens"],
-                "policy_states": len(replay.policy),
                 **losses,
                 "collect_cpu_seconds": collected["cpu_seconds"],
                 "update_cpu_seconds": update_cpu,

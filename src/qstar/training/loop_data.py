@@ -149,8 +149,10 @@ class Replay:
             for prompt, dist in record.get("policy", ()):
                 _check_prompt(prompt, held_out_headers)
                 if union and prompt in self.policy:
-                    steps = {**self.policy[prompt], **dist}
-                    dist = {s: 1.0 / len(steps) for s in steps}
+                    old = self.policy[prompt]
+                    steps = {**old, **dist}
+                    good = [step for step in steps if old.get(step, 0.0) > 0 or dist.get(step, 0.0) > 0]
+                    dist = {step: (1.0 / len(good) if step in good else 0.0) for step in steps}
                 self.policy[prompt] = dict(dist)
             for prompt, value in record.get("values", ()):
                 _check_prompt(prompt, held_out_headers)

@@ -38,7 +38,6 @@ itself saw, checked by the task's verifier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qstar.errors import ConfigError
@@ -175,8 +174,14 @@ def policy_targets(
     temperature: float = 1.0,
     min_visits: int = 1,
     root_only: bool = False,
+    all_children: bool = False,
 ) -> list[tuple[int, dict[str, float]]]:
-    """``(node, {step: probability})`` for every node that gets a policy target, by node id."""
+    """``(node, {step: probability})`` for every node that gets a policy target, by node id.
+
+    ``all_children`` lists every child step of the node, the ones without mass at 0.0: with
+    exhaustive expansions that is every legal step, which a trainer can use to smooth the
+    target over the legal steps (so the model also learns to *write* the steps it should not
+    take)."""
     if mode not in POLICY_MODES:
         raise ConfigError(f"policy target {mode!r}: choose from {', '.join(POLICY_MODES)}")
     if mode == "best_path":
@@ -197,6 +202,11 @@ def policy_targets(
                 dist = verified_policy(tree, node, solved)
             if dist:
                 out.append((node, dist))
+    if all_children:
+        out = [
+            (n, {_step_text(tree, c): d.get(_step_text(tree, c), 0.0) for c in tree.children[n]})
+            for n, d in out
+        ]
     return [(n, d) for n, d in out if not root_only or n == 0]
 
 
@@ -233,22 +243,19 @@ def tree_targets(
     temperature: float = 1.0,
     min_visits: int = 1,
     root_only: bool = False,
+    all_children: bool = False,
 ) -> TreeTargets:
     """Policy and value targets of ``tree`` as (prompt, target) pairs (module docstring)."""
     policy = policy_targets(
-        tree, policy_mode, temperature=temperature, min_visits=min_visits, root_only=root_only
+        tree,
+        policy_mode,
+        temperature=temperature,
+        min_visits=min_visits,
+        root_only=root_only,
+        all_children=all_children,
     )
     values = value_targets(tree, value_mode, exhaustive=exhaustive)
     return TreeTargets(
         policy=[(tree.text[n], dist) for n, dist in policy],
         values=[(tree.text[n], v) for n, v in values.items()],
     )
-
-
-def merge_policy(dists: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Average of several distributions over steps (one state searched in several trees)."""
-    total: dict[str, float] = {}
-    for dist in dists:
-        for step, p in dist.items():
-            total[step] = total.get(step, 0.0) + p / len(dists)
-    return total

@@ -207,6 +207,7 @@ def _job_fn(config: LoopConfig) -> tuple[Callable[[Job], list[dict[str, Any]]], 
         "value_mode": config.value_target,
         "temperature": config.visit_temperature,
         "min_visits": config.min_visits,
+        "all_children": True,
     }
     if config.method == "rft":
         from qstar.training.rft import rft_job
