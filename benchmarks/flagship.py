@@ -7,7 +7,7 @@ Runs, each from random weights with the same model size and seed, zero oracle so
 - ``game24-mcts``: expert iteration with MCTS (``qstar train loop --search mcts``);
 - ``game24-qstar``: expert iteration with Q* (``--methods`` to include it);
 - ``game24-rft``: the RFT / STaR baseline at equal tokens (its per-round token budget is the
-  mean of the search run's rounds);
+  mean of the search run's rounds, or ``--rft-tokens-per-round`` to run both at once);
 - ``countdown-4-mcts``: expert iteration on Countdown (4 numbers).
 
 Each run lives in ``--runs-dir`` (default ``benchmarks/results/flagship_runs/<name>``); a
@@ -152,6 +152,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sft-oracle", default=None, help="checkpoint of the imitation reference")
+    ap.add_argument(
+        "--rft-tokens-per-round",
+        type=int,
+        default=None,
+        help="RFT's token budget per round (default: the mean of the game24-mcts run's rounds)",
+    )
     ap.add_argument("--quick", action="store_true", help="a tiny model and budget: checks the script")
     ap.add_argument("--runs-dir", type=Path, default=RESULTS / "flagship_runs")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/flagship.json)")
@@ -163,13 +169,15 @@ def main() -> None:
         ap.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     base = flagship_config(args)
     results: dict[str, Any] = {"runs": {}}
-    if "game24-mcts" in methods or "game24-rft" in methods:
+    if "game24-mcts" in methods or ("game24-rft" in methods and not args.rft_tokens_per_round):
         results["runs"]["game24-mcts"] = run("game24-mcts", base, args.runs_dir)
     if "game24-qstar" in methods:
         results["runs"]["game24-qstar"] = run("game24-qstar", replace(base, search="qstar"), args.runs_dir)
     if "game24-rft" in methods:
-        hist = results["runs"]["game24-mcts"]["history"]
-        tokens = max(1, round(sum(m["tokens"] for m in hist) / len(hist)))
+        tokens = args.rft_tokens_per_round
+        if not tokens:
+            hist = results["runs"]["game24-mcts"]["history"]
+            tokens = max(1, round(sum(m["tokens"] for m in hist) / len(hist)))
         rft = rft_config(base, max_tokens_per_round=tokens, problems_per_round=4 * base.problems_per_round)
         results["runs"]["game24-rft"] = run("game24-rft", rft, args.runs_dir)
     if "countdown-4-mcts" in methods:

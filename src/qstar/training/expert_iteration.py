@@ -3,8 +3,9 @@
 AlphaGo Zero's loop (Silver et al. 2017) and ExIt (Anthony et al. 2017) for reasoning steps;
 "train with System 2, infer with System 1" in the words of the mission. Each round:
 
-1. **collect** (:func:`search_job`, one per problem, in a process pool): search (MCTS or Q*)
-   with the current policy as prior and its value head as scorer, on training problems only;
+1. **collect** (:func:`qstar.training.workers.collect`, jobs over problems in a process pool):
+   search (MCTS or Q*) with the current policy as prior and its value head as scorer, on
+   training problems only;
 2. **targets** (:mod:`qstar.training.targets`): policy targets (root visit distributions, or
    the verified paths) and value targets (verified reachability: 1 where the search found a
    verified answer below a state, 0 where it exhausted the subtree) merged into a replay store;
@@ -16,9 +17,9 @@ AlphaGo Zero's loop (Silver et al. 2017) and ExIt (Anthony et al. 2017) for reas
    on the val split; test only once, at the end.
 
 No oracle and no human solution enters: the only judge is the task's verifier. Problems come
-from the train split or are generated from the rules (:func:`generate_problems`); an explicit
-check (:func:`check_not_held_out`) stops the run if a test or val problem is ever about to be
-searched or trained on. Every function a worker runs is pure (a job in, a dict out, the policy
+from the train split or are generated from the rules (:mod:`qstar.training.loop_data`); an
+explicit check stops the run if a test or val problem is ever about to be searched or trained
+on. The run directory and exact resume are :mod:`qstar.training.runs`. Every function a worker runs is pure (a job in, a dict out, the policy
 read from a checkpoint path), so the same jobs can run in a Ray cluster.
 """
 
