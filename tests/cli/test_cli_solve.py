@@ -115,3 +115,16 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     assert fragment in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err + out
+
+
+def test_the_shipped_model_solves_the_last_tot_test_puzzle_with_qstar_at_tots_budget(capsys):
+    code, out, _ = run(capsys, "solve", "4 9 10 13", "--search", "qstar", "--budget", "11", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["solved"] is True and result["cost"]["expansions"] <= 11
+
+
+def test_system1_output_shows_the_rejected_line(capsys, tiny_checkpoint):
+    code, out, _ = run(capsys, "solve", "4 9 10 13", "--model", tiny_checkpoint)
+    assert code == 0
+    assert "rejected:" in out or "verifier" in out

@@ -34,7 +34,12 @@ def print_result(result: SearchResult, *, title: str | None = None) -> None:
     stdout.print(title or f"[bold]{result.problem.task}[/]: {result.problem.text}  [dim]({result.method})[/]")
     for i, step in enumerate(result.steps, start=1):
         stdout.print(f"  {i}. {step.text}")
-    if not result.steps:
+    rejected = result.info.get("expand", {}).get("rejected") or []
+    if rejected and result.method == "greedy":
+        # System 1 stops at its first bad line: show what the model wrote and why it failed.
+        text, reason = rejected[-1]
+        stdout.print(f"  {len(result.steps) + 1}. [red]{text}[/]  [dim]<- rejected: {reason}[/]")
+    elif not result.steps:
         stdout.print("  [dim](no steps)[/]")
     stdout.print(f"  answer: {result.answer if result.answer is not None else '[dim](none)[/]'}")
     stdout.print(f"  {verdict_text(result)}")
