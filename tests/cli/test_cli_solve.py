@@ -127,4 +127,4 @@ def test_the_shipped_model_solves_the_last_tot_test_puzzle_with_qstar_at_tots_bu
 def test_system1_output_shows_the_rejected_line(capsys, tiny_checkpoint):
     code, out, _ = run(capsys, "solve", "4 9 10 13", "--model", tiny_checkpoint)
     assert code == 0
-    assert "rejected:" in out or "verifier" in out
+    assert "<- rejected:" in out  # a random model never writes a legal first step
