@@ -79,7 +79,8 @@ def test_two_round_run_writes_the_run_directory(uninterrupted):
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert lines == history and [h["round"] for h in lines] == [1, 2]
     for key in ("problems_searched", "search_solve_rate", "lm_loss", "value_loss", "system1_val_acc",
-                "system2_val_acc", "train_cpu_minutes", "tokens_total", "problem_source"):  # fmt: skip
+                "system1_legal_val_acc", "system2_val_acc", "train_cpu_minutes", "tokens_total",
+                "problem_source"):  # fmt: skip
         assert key in lines[-1], key
     assert lines[0]["problems_searched"] == 4
     assert (run_dir / "state" / "LATEST").read_text().strip() == "2"
@@ -169,12 +170,15 @@ def test_system1_job_is_greedy_decoding_batched(monkeypatch):
     right = ["13 - 9 = 4 (left: 4 4 10)", "10 - 4 = 6 (left: 4 6)", "6 * 4 = 24 (left: 24)"]
     script = {"game24: 4 9 10 13\n" + "".join(s + "\n" for s in right[:i]): [right[i]] for i in range(3)}
     script["game24: 1 1 4 6\n"] = ["1 + 1 = 2 (left: 2 4 6)"]
-    policy = MockPolicy(generations=script, default_generation="not a step")
+    scores = {s + "\n": 0.0 for s in right}  # the right steps outscore every other legal step (-1)
+    policy = MockPolicy(generations=script, default_generation="not a step", scores=scores)
     monkeypatch.setattr(workers_module, "load_policy", lambda path: policy)
     problems = [task.parse_problem("4 9 10 13"), task.parse_problem("1 1 4 6")]
     got = system1_job(Job("game24", Job.pack(problems, [0, 1]), "unused"))
     assert [r["solved"] for r in got] == [True, False]
     assert [bool(greedy(p, task, policy).solved) for p in problems] == [True, False]
+    # Restricted to legal steps, 1 1 4 6 takes the first legal step each time: 1+1, 4+2, 6+6.
+    assert [r["solved_legal"] for r in got] == [True, False]
 
 
 def test_cli_trains_and_refuses_new_settings_on_resume(tmp_path, capsys):

@@ -16,6 +16,7 @@ from qstar.training.targets import (
     dead_nodes,
     policy_targets,
     reachability_values,
+    solution_distances,
     solved_nodes,
     tree_targets,
     value_targets,
@@ -67,6 +68,16 @@ def hand_made_tree() -> Tree:
 
 def test_solved_nodes_are_verified_paths_and_their_transpositions():
     assert solved_nodes(hand_made_tree()) == {0, 1, 3, 8}
+
+
+def test_solution_distances_count_steps_to_the_nearest_verified_answer():
+    # t is the same state as a, one step from c.
+    assert solution_distances(hand_made_tree()) == {0: 2, 1: 1, 3: 0, 8: 1}
+
+
+def test_discounted_reachability_prefers_states_closer_to_an_answer():
+    values = reachability_values(hand_made_tree(), discount=0.5)
+    assert values == {0: 0.25, 1: 0.5, 2: 0.0, 5: 0.0, 8: 0.5}
 
 
 def test_dead_nodes_are_exhausted_subtrees():

@@ -126,10 +126,12 @@ def round_line(m: dict[str, Any], rounds: int) -> str:
     """One progress line per round (the CLI's display; the numbers are in metrics.jsonl)."""
     split = "test" if "system1_test_acc" in m else "val"
     s1, s2 = m.get(f"system1_{split}_acc"), m.get(f"system2_{split}_acc")
+    legal = m.get(f"system1_legal_{split}_acc")
+    legal_text = f" (legal-step greedy {_fmt(legal, True)})" if legal is not None else ""
     return (
         f"round {m['round']}/{rounds}  searched {m['problems_searched']} "
         f"(solved {_fmt(m['search_solve_rate'], True)})  lm {_fmt(m['lm_loss'])}  value {_fmt(m['value_loss'])}  "
-        f"[bold]S1 {split} {_fmt(s1, True)}  S2 {split} {_fmt(s2, True)}[/]  "
+        f"[bold]S1 {split} {_fmt(s1, True)}[/]{legal_text}  [bold]S2 {split} {_fmt(s2, True)}[/]  "
         f"{m['train_cpu_minutes']:.1f} CPU-min"
     )
 

@@ -108,14 +108,15 @@ class LoopConfig:
     n_head: int = 4
     n_embd: int = 96
     block_size: int = 256
-    train_steps: int = 250
+    train_steps: int = 200
     batch_size: int = 64
     value_batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.1
     value_loss_weight: float = 1.0
     balance_values: bool = True
-    policy_smoothing: float = 0.1
+    policy_smoothing: float = 0.25
+    value_discount: float = 0.9
     # evaluation
     eval_split: str = "val"
     num_eval_problems: int | None = 100
@@ -183,6 +184,10 @@ class LoopConfig:
         _check(
             isinstance(self.policy_smoothing, int | float) and 0 <= self.policy_smoothing < 1,
             f"policy_smoothing must be in [0, 1), got {self.policy_smoothing!r}",
+        )
+        _check(
+            isinstance(self.value_discount, int | float) and 0 < self.value_discount <= 1,
+            f"value_discount must be in (0, 1], got {self.value_discount!r}",
         )
         for name in ("weight_decay", "value_loss_weight"):
             _check(

@@ -17,9 +17,10 @@ itself saw, checked by the task's verifier.
 
 **Value targets** (``value_mode``):
 
-- ``"reachability"``: 1 for solved, 0 for dead, no target for unknown: "can this state still
-  reach a verified answer?". Exact facts, independent of the policy that searched, so they can
-  be kept across rounds. Dead states are the hard negatives the value head needs.
+- ``"reachability"``: 1 for solved (``discount ** k`` with ``k`` steps to the nearest verified
+  answer below), 0 for dead, no target for unknown: "can this state still reach a verified
+  answer, and how soon?". Exact facts, independent of the policy that searched, so they can be
+  kept across rounds. Dead states are the hard negatives the value head needs.
 - ``"bellman"``: the exact Bellman backup of :func:`qstar.rewards.qvalue.bellman_targets`
   (``max`` over children's targets, dead ends 0); it also labels partly explored nodes, from
   the children seen so far.
@@ -41,12 +42,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qstar.errors import ConfigError
+from qstar.search.checks import check_float
 from qstar.search.tree import Tree, is_solution
 
 __all__ = [
     "POLICY_MODES",
     "VALUE_MODES",
     "TreeTargets",
+    "solution_distances",
     "solved_nodes",
     "dead_nodes",
     "reachability_values",
@@ -67,22 +70,36 @@ def _same_as(tree: Tree, node: int) -> int | None:
     return None if ref is None else int(ref)
 
 
-def solved_nodes(tree: Tree) -> set[int]:
-    """Nodes with a verified solution in their subtree (solutions and their ancestors), plus
-    transpositions of such nodes and the ancestors of those."""
-    solved: set[int] = set()
+def solution_distances(tree: Tree) -> dict[int, int]:
+    """``{node: steps to the nearest verified solution below it}`` for every solved node
+    (solutions and their ancestors, transpositions of solved nodes and their ancestors)."""
+    dist: dict[int, int] = {}
+
+    def mark(node: int, d: int) -> bool:
+        changed = False
+        for k, n in enumerate(reversed(tree.path_nodes(node))):
+            if d + k < dist.get(n, 1 << 30):
+                dist[n] = d + k
+                changed = True
+        return changed
+
     for node in range(len(tree)):
         if is_solution(tree, node):
-            solved.update(tree.path_nodes(node))
+            mark(node, 0)
     changed = True
     while changed:  # a transposition of a solved node is solved, and so is its path
         changed = False
         for node in range(len(tree)):
             ref = _same_as(tree, node)
-            if node not in solved and ref is not None and ref in solved:
-                solved.update(tree.path_nodes(node))
-                changed = True
-    return solved
+            if ref is not None and ref in dist:
+                changed |= mark(node, dist[ref])
+    return dist
+
+
+def solved_nodes(tree: Tree) -> set[int]:
+    """Nodes with a verified solution in their subtree (solutions and their ancestors), plus
+    transpositions of such nodes and the ancestors of those."""
+    return set(solution_distances(tree))
 
 
 def dead_nodes(tree: Tree, *, exhaustive: bool = True) -> set[int]:
@@ -117,16 +134,22 @@ def dead_nodes(tree: Tree, *, exhaustive: bool = True) -> set[int]:
 
 
 def reachability_values(
-    tree: Tree, *, exhaustive: bool = True, include_terminal: bool = False
+    tree: Tree, *, exhaustive: bool = True, include_terminal: bool = False, discount: float = 1.0
 ) -> dict[int, float]:
-    """``{node: 1.0}`` for solved and ``{node: 0.0}`` for dead nodes. Terminal nodes are left out
-    unless ``include_terminal``: a search values them with the verifier, never the value head."""
-    solved = solved_nodes(tree)
+    """``{node: discount ** k}`` for solved nodes (``k`` steps from the nearest verified
+    solution below) and ``{node: 0.0}`` for dead ones. Terminal nodes are left out unless
+    ``include_terminal``: a search values them with the verifier, never the value head.
+
+    ``discount < 1`` is the discounted return of the Bellman equation: of two solvable states
+    the one closer to a verified answer is worth more, so a best-first search (Q*) goes deeper
+    along a promising path instead of breaking ties breadth-first."""
+    check_float("reachability", "discount", discount, low=0.0, low_open=True, high=1.0)
+    solved = solution_distances(tree)
     dead = dead_nodes(tree, exhaustive=exhaustive)
-    both = solved & dead
+    both = set(solved) & dead
     if both:  # cannot happen in a consistent tree; a bug upstream must not become a label
         raise ConfigError(f"tree nodes {sorted(both)[:5]} are both solved and dead")
-    out = {i: 1.0 for i in solved}
+    out = {i: discount**k for i, k in solved.items()}
     out.update({i: 0.0 for i in dead})
     if not include_terminal:
         out = {i: v for i, v in out.items() if not tree.terminal[i]}
@@ -210,19 +233,22 @@ def policy_targets(
     return [(n, d) for n, d in out if not root_only or n == 0]
 
 
-def value_targets(tree: Tree, mode: str, *, exhaustive: bool = True) -> dict[int, float]:
-    """``{node: target in [0, 1]}`` for the non-terminal nodes that get a value target."""
+def value_targets(
+    tree: Tree, mode: str, *, exhaustive: bool = True, discount: float = 1.0
+) -> dict[int, float]:
+    """``{node: target in [0, 1]}`` for the non-terminal nodes that get a value target
+    (``discount`` is the reachability discount and the Bellman ``gamma``)."""
     if mode not in VALUE_MODES:
         raise ConfigError(f"value target {mode!r}: choose from {', '.join(VALUE_MODES)}")
     if mode == "reachability":
-        return reachability_values(tree, exhaustive=exhaustive)
+        return reachability_values(tree, exhaustive=exhaustive, discount=discount)
     if mode == "q":
         return {
             i: float(tree.q[i]) for i in range(len(tree)) if not tree.terminal[i] and tree.q[i] is not None
         }
     from qstar.rewards.qvalue import bellman_targets
 
-    out = bellman_targets(tree)
+    out = bellman_targets(tree, gamma=discount)
     return {i: min(1.0, max(0.0, v)) for i, v in sorted(out.items()) if not tree.terminal[i]}
 
 
@@ -244,6 +270,7 @@ def tree_targets(
     min_visits: int = 1,
     root_only: bool = False,
     all_children: bool = False,
+    discount: float = 1.0,
 ) -> TreeTargets:
     """Policy and value targets of ``tree`` as (prompt, target) pairs (module docstring)."""
     policy = policy_targets(
@@ -254,7 +281,7 @@ def tree_targets(
         root_only=root_only,
         all_children=all_children,
     )
-    values = value_targets(tree, value_mode, exhaustive=exhaustive)
+    values = value_targets(tree, value_mode, exhaustive=exhaustive, discount=discount)
     return TreeTargets(
         policy=[(tree.text[n], dist) for n, dist in policy],
         values=[(tree.text[n], v) for n, v in values.items()],

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from qstar.rewards.value_head import ValueHeadScorer
-from qstar.search.expand import sample_steps
+from qstar.search.expand import expand, sample_steps
 from qstar.search.registry import run_search
 from qstar.search.tree import is_solution
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import derive_seed, round_problems
 from qstar.training.targets import tree_targets
-from qstar.types import Budget, Cost, Problem
+from qstar.types import Budget, Cost, Problem, Step
 
 if TYPE_CHECKING:  # pragma: no cover
     from qstar.training.expert_iteration import LoopConfig
@@ -114,38 +114,57 @@ def search_job(job: Job) -> list[dict[str, Any]]:
     return out
 
 
-def system1_job(job: Job) -> list[dict[str, Any]]:
-    """System 1: every problem decoded greedily (one step line per call, no search), all
-    problems of the job batched into one ``generate`` call per depth; exactly the
-    :func:`~qstar.search.sampling.greedy` search, batched across problems."""
-    start = time.process_time()
-    task, problems, seeds = unpack_job(job)
-    policy = load_policy(job.checkpoint)
-    states = [task.initial_state(p) for p in problems]
-    cost = Cost()
+def _walk(task: Task, states: list, choose: Callable[[list[int]], list[Step | None]]) -> list:
+    """Advance every non-terminal state by ``choose`` (one batched call per depth) until each
+    is terminal, fails (``None``) or ``task.max_steps`` is reached."""
     live = [i for i, s in enumerate(states) if not task.is_terminal(s)]
     for _ in range(task.max_steps):
         if not live:
             break
-        steps = sample_steps(
-            task,
-            policy,
-            [states[i] for i in live],
-            temperature=0.0,
-            cost=cost,
-            rng=np.random.default_rng(seeds[0]),
-        )
         nxt = []
-        for i, step in zip(live, steps, strict=True):
+        for i, step in zip(live, choose(live), strict=True):
             if step is not None:
                 states[i] = task.apply(states[i], step)
                 if not task.is_terminal(states[i]):
                     nxt.append(i)
         live = nxt
+    return states
+
+
+def system1_job(job: Job) -> list[dict[str, Any]]:
+    """System 1: every problem decoded greedily (one step line per call, no search), all
+    problems of the job batched into one ``generate`` call per depth; exactly the
+    :func:`~qstar.search.sampling.greedy` search, batched across problems.
+
+    Where the task enumerates its legal steps, ``solved_legal`` is also reported: each step is
+    the legal step the policy scores highest (greedy decoding restricted to legal steps, still
+    one policy call per step and no lookahead). It separates *knowing which step to take* from
+    *writing its arithmetic without a slip*."""
+    start = time.process_time()
+    task, problems, seeds = unpack_job(job)
+    policy = load_policy(job.checkpoint)
+    cost = Cost()
+    rng = np.random.default_rng(seeds[0] if seeds else 0)
+    states = [task.initial_state(p) for p in problems]
+
+    def write(live: list[int]) -> list[Step | None]:
+        return sample_steps(task, policy, [states[i] for i in live], temperature=0.0, cost=cost, rng=rng)
+
+    _walk(task, states, write)
     out = [
         {"id": p.id, "text": p.text, "solved": task.is_terminal(s) and task.outcome(s) == 1.0}
         for p, s in zip(problems, states, strict=True)
     ]
+    if problems and task.legal_steps(task.initial_state(problems[0])) is not None:
+        legal_states = [task.initial_state(p) for p in problems]
+
+        def pick(live: list[int]) -> list[Step | None]:
+            kids = expand(task, policy, [legal_states[i] for i in live], cost=Cost())
+            return [max(ch, key=lambda sp: sp[1])[0] if ch else None for ch in kids]
+
+        _walk(task, legal_states, pick)
+        for record, s in zip(out, legal_states, strict=True):
+            record["solved_legal"] = task.is_terminal(s) and task.outcome(s) == 1.0
     if out:
         out[0]["tokens"] = cost.tokens
         out[-1]["cpu_seconds"] = time.process_time() - start
@@ -208,6 +227,7 @@ def _job_fn(config: LoopConfig) -> tuple[Callable[[Job], list[dict[str, Any]]], 
         "temperature": config.visit_temperature,
         "min_visits": config.min_visits,
         "all_children": True,
+        "discount": config.value_discount,
     }
     if config.method == "rft":
         from qstar.training.rft import rft_job
@@ -298,6 +318,11 @@ def evaluate(
     n = max(1, len(problems))
     return {
         f"system1_{split}_acc": sum(r["solved"] for r in s1) / n,
+        **(
+            {f"system1_legal_{split}_acc": sum(r["solved_legal"] for r in s1) / n}
+            if s1 and "solved_legal" in s1[0]
+            else {}
+        ),
         f"system2_{split}_acc": sum(r["solved"] for r in s2) / n,
         f"system2_{split}_expansions": sum(r["cost"]["expansions"] for r in s2) / n,
         f"system2_{split}_seconds_per_problem": sum(r["cost"]["seconds"] for r in s2) / n,
