@@ -10,7 +10,7 @@ Runs, each from random weights with the same model size and seed, zero oracle so
   mean of the search run's rounds, or ``--rft-tokens-per-round`` to run both at once);
 - ``countdown-4-mcts``: expert iteration on Countdown (4 numbers).
 
-Each run lives in ``--runs-dir`` (default ``benchmarks/results/flagship_runs/<name>``); a
+Each run lives in ``--runs-dir`` (default ``runs/flagship/<name>``, git-ignored); a
 killed benchmark resumes every unfinished run when started again with the same flags. After the
 last round each run is evaluated once on its test split (Game of 24: ToT ranks 901-1000).
 ``--sft-oracle CKPT`` adds the imitation reference (a checkpoint trained by ``qstar train sft``)
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import RESULTS, write_json
+from benchmarks.common import write_json
 from qstar.training.expert_iteration import LoopConfig, evaluate, run_loop
 from qstar.training.rft import rft_config
 from qstar.training.runs import RunDir
@@ -159,7 +159,7 @@ def main() -> None:
         help="RFT's token budget per round (default: the mean of the game24-mcts run's rounds)",
     )
     ap.add_argument("--quick", action="store_true", help="a tiny model and budget: checks the script")
-    ap.add_argument("--runs-dir", type=Path, default=RESULTS / "flagship_runs")
+    ap.add_argument("--runs-dir", type=Path, default=Path("runs") / "flagship", help="(git-ignored)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/flagship.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
