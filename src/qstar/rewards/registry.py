@@ -1,7 +1,7 @@
 """``--scorer`` names -> scorers, resolved once at the boundary.
 
 - ``auto``: the policy's value head when it has one, else the verifier (tasks with a test-time
-  verifier), else nothing (searches then use the neutral value).
+  verifier), else the model as a judge (ToT's value prompt), else nothing (``--model none``).
 - ``value``: the policy's value head (:class:`~qstar.rewards.value_head.ValueHeadScorer`).
 - ``verifier``: the task's exact verifier on terminal states, neutral elsewhere.
 - ``none``: no scorer.
@@ -43,4 +43,6 @@ def make_scorer(name: str, task: Task, policy: Policy | None) -> Scorer | None:
         return ValueHeadScorer(task, policy)
     if name == "verifier" or task.has_test_time_verifier:
         return VerifierScorer(task)
+    if policy is not None:  # auto, no value head, no verifier (GSM8K on a chat model): ToT's judge
+        return make_extra_scorer("judge", task, policy)
     return None
