@@ -193,7 +193,8 @@ def test_no_value_head_so_auto_scorer_falls_back(gpt2):
     with pytest.raises(NotImplementedError):
         gpt2.value(["x"])
     assert not isinstance(make_scorer("auto", get_task("game24"), gpt2), ValueHeadScorer)
-    assert make_scorer("auto", get_task("gsm8k"), gpt2) is None
+    # No value head and no test-time verifier: the model itself is asked as a judge (ToT).
+    assert type(make_scorer("auto", get_task("gsm8k"), gpt2)).__name__ == "JudgeScorer"
 
 
 def test_token_logprobs_agree_with_score(gpt2):
