@@ -18,7 +18,10 @@ evaluated on the same splits.
 
 Writes ``benchmarks/results/flagship.json`` (configs, per-round metrics, test results) and
 ``flagship.png``: System-1 and System-2 accuracy per round against training CPU-minutes
-(search/sampling + updates; evaluation CPU is reported separately).
+(search/sampling + updates; evaluation CPU is reported separately). System 1 is plotted twice:
+free greedy decoding (the model writes each step) and greedy restricted to legal steps (the
+step the policy scores highest). ``--report-only [--test-latest]`` summarises runs stopped
+early without running anything more.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def run(name: str, config: LoopConfig, runs_dir: Path) -> dict[str, Any]:
                     "round",
                     "search_solve_rate",
                     "system1_val_acc",
+                    "system1_legal_val_acc",
                     "system2_val_acc",
                     "train_cpu_minutes",
                 )
@@ -81,6 +85,34 @@ def run(name: str, config: LoopConfig, runs_dir: Path) -> dict[str, Any]:
 
         history = run_loop(config, run_dir, resume=resume, on_event=show)
     return {"config": config.to_json(), "history": history, "test": json.loads(test_file.read_text())}
+
+
+def read_run(name: str, runs_dir: Path, *, test_latest: bool = False, workers: int = 1) -> dict[str, Any]:
+    """What a run has done so far (committed rounds), without running it. ``test_latest``
+    evaluates its latest committed checkpoint on the test split once (for a run stopped early)."""
+    from qstar.tasks.registry import get_task
+    from qstar.training.workers import Workers
+
+    rd = RunDir(runs_dir / name)
+    config = LoopConfig.from_json(rd.read_config())
+    latest = rd.latest_round() or 0
+    history = []
+    for line in rd.metrics_file.read_text().splitlines() if rd.metrics_file.is_file() else []:
+        try:  # the live run may be appending its next line
+            history.append(json.loads(line))
+        except ValueError:
+            break
+    test_file = rd.path / "test_eval.json"
+    if test_latest and latest and not test_file.is_file():
+        task = get_task(config.task)
+        pool = Workers(workers)
+        try:
+            test = evaluate(config, task, pool, str(rd.checkpoint_dir(latest)), task.problems("test"), "test")
+        finally:
+            pool.close()
+        test_file.write_text(json.dumps({"round": latest, "stopped_early": True, **test}, indent=1) + "\n")
+    test = json.loads(test_file.read_text()) if test_file.is_file() else {}
+    return {"config": config.to_json(), "history": history, "test": test, "complete": latest == config.rounds}
 
 
 def sft_oracle(path: str, config: LoopConfig) -> dict[str, Any]:
@@ -116,6 +148,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
             ax.plot(
                 x, [100 * m[f"{system}_val_acc"] for m in h], "o-", color=color, ms=3, label=f"{name} val"
             )
+            if system == "system1" and h and "system1_legal_val_acc" in h[0]:
+                legal = [100 * m["system1_legal_val_acc"] for m in h]
+                ax.plot(x, legal, "s--", color=color, ms=3, alpha=0.7, label=f"{name} val, legal-step greedy")
             test = res["test"].get(f"{system}_test_acc")
             if test is not None and x:
                 ax.plot([x[-1]], [100 * test], "*", color=color, ms=12, label=f"{name} test")
@@ -159,6 +194,12 @@ def main() -> None:
         help="RFT's token budget per round (default: the mean of the game24-mcts run's rounds)",
     )
     ap.add_argument("--quick", action="store_true", help="a tiny model and budget: checks the script")
+    ap.add_argument("--report-only", action="store_true", help="summarise the runs as they are, run nothing")
+    ap.add_argument(
+        "--test-latest",
+        action="store_true",
+        help="with --report-only: test the latest checkpoint of each run",
+    )
     ap.add_argument("--runs-dir", type=Path, default=Path("runs") / "flagship", help="(git-ignored)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/flagship.json)")
     args = ap.parse_args()
@@ -169,6 +210,13 @@ def main() -> None:
         ap.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     base = flagship_config(args)
     results: dict[str, Any] = {"runs": {}}
+    if args.report_only:
+        for name in methods:
+            if RunDir(args.runs_dir / name).config_file.is_file():
+                results["runs"][name] = read_run(
+                    name, args.runs_dir, test_latest=args.test_latest, workers=args.workers
+                )
+        methods = []
     if "game24-mcts" in methods or ("game24-rft" in methods and not args.rft_tokens_per_round):
         results["runs"]["game24-mcts"] = run("game24-mcts", base, args.runs_dir)
     if "game24-qstar" in methods:
@@ -188,12 +236,14 @@ def main() -> None:
     results["summary"] = {
         name: {
             "rounds": len(res["history"]),
+            "complete": res.get("complete", True),
             "train_cpu_minutes": round(res["history"][-1]["train_cpu_minutes"], 2),
             "eval_cpu_minutes": round(res["history"][-1]["eval_cpu_minutes"], 2),
             "tokens_total": res["history"][-1]["tokens_total"],
             **{k: v for k, v in res["test"].items() if k.endswith("_acc") or "per_problem" in k},
         }
         for name, res in results["runs"].items()
+        if res["history"]
     }
     out = write_json("flagship", results, args.out)
     plot(results, out.with_suffix(".png"))
