@@ -28,6 +28,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def label(capsys, out, *extra: str) -> tuple[int, str, str]:
     args = ["label", "--task", "toy-rewards", "--num-rollouts", "8", "--num-paths", "8", "--out", str(out)]
+    args += ["--rollout-mode", "generate"]  # the scripted policy writes every continuation once
     return run(capsys, *args, "--quiet", *extra)
 
 

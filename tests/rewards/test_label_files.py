@@ -121,11 +121,11 @@ def test_label_tree_labels_every_step_of_sampled_paths_by_rollouts():
     task = ToyTask()
     policy = MockPolicy(generations=uniform_generations)
     problem = task.problem(10)
-    (paths,) = complete(task, policy, [task.initial_state(problem)], num_samples=8, temperature=1.0)
+    (paths,) = complete(task, policy, [task.initial_state(problem)], num_samples=8, mode="generate")
     tree = paths_tree(task, problem, paths)
     ends = tree_paths(tree)
     assert len(ends) == 8 and tree.visits[0] == 8  # the uniform script lists all 8 paths
-    rollout = RolloutScorer(task, policy, num_rollouts=8)
+    rollout = RolloutScorer(task, policy, num_rollouts=8, mode="generate")
     records = label_tree(task, tree, ends, method="mc", rollout=rollout)
     winner = next(r for r in records if r.completions == ("*3", "*3", "+1"))
     assert winner.values == (1 / 4, 1 / 2, 1.0) and winner.labels == (True, True, True)

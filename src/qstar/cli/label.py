@@ -75,6 +75,14 @@ def _keep_trees(path: Path, next_index: int) -> None:
 @click.option("--num-paths", type=int, default=4, show_default=True, help="paths labelled per problem")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="path sampling temperature")
 @click.option("--rollout-temperature", type=float, default=1.0, show_default=True)
+@click.option(
+    "--rollout-mode",
+    type=click.Choice(["auto", "generate", "enumerate"]),
+    default="auto",
+    show_default=True,
+    help="paths and rollouts as free text (generate) or drawn from the legal steps by the "
+    "policy's prior (enumerate; auto = where the task enumerates its steps)",
+)
 @click.option("--max-tokens", type=int, default=128, show_default=True, help="max new tokens per completion")
 @click.option(
     "--gamma", type=float, default=1.0, show_default=True, help="discount of Q*'s best-rollout value"
@@ -98,6 +106,7 @@ def label_cmd(
     num_paths: int,
     temperature: float,
     rollout_temperature: float,
+    rollout_mode: str,
     max_tokens: int,
     gamma: float,
     search: str | None,
@@ -141,6 +150,7 @@ def label_cmd(
         "num_paths": num_paths,
         "temperature": temperature,
         "rollout_temperature": rollout_temperature,
+        "rollout_mode": rollout_mode,
         "max_tokens": max_tokens,
         "gamma": gamma,
         "search": search,
@@ -168,6 +178,7 @@ def label_cmd(
                     max_new_tokens=max_tokens,
                     gamma=gamma,
                     seed=problem_seed,
+                    mode=rollout_mode,
                     allow_ground_truth=True,
                 )
             if search is None:
@@ -180,6 +191,7 @@ def label_cmd(
                     temperature=temperature,
                     max_new_tokens=max_tokens,
                     seed=problem_seed,
+                    mode=rollout_mode,
                 )
                 tree = paths_tree(task, problem, paths)
                 ends = list(dict.fromkeys(tree_paths(tree)))

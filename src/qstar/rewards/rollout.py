@@ -13,12 +13,14 @@ al. 2024, arXiv 2406.14283, Section 4.2): ``max_i gamma^k_i * R_i`` over the com
 ``k_i`` the steps completion ``i`` took and ``R_i`` its 0/1 outcome; with ``gamma = 1`` it is
 the hard label.
 
-Batching: all N completions of all asked states come from ONE ``policy.generate`` call with
-``num_samples = N``; each completion is the whole rest of the reasoning (up to
-``max_new_tokens``), read line by line with ``task.parse_step``/``task.legal``/``task.apply``
-until a terminal state. A line that does not parse or breaks the rules, or text that ends
-before a terminal state, is a failed completion (outcome 0). Lines after the terminal state are
-ignored. Equal states are rolled out once.
+Batching (:func:`complete`): in ``generate`` mode all N completions of all asked states come
+from ONE ``policy.generate`` call with ``num_samples = N``; each completion is the whole rest of
+the reasoning (up to ``max_new_tokens``), read line by line with
+``task.parse_step``/``task.legal``/``task.apply`` until a terminal state. A line that does not
+parse or breaks the rules, or text that ends before a terminal state, is a failed completion
+(outcome 0); lines after the terminal state are ignored. In ``enumerate`` mode (tasks with
+enumerable steps) the completions walk the legal steps in lockstep, one batched
+``policy.score`` call per depth. Equal states are rolled out once.
 
 Ground truth: the outcome comes from ``task.outcome``. On a task without a test-time verifier
 (``arith``) that is the held-out answer key, fine for making training labels on the train
@@ -31,9 +33,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from qstar.errors import ConfigError, IllegalStepError, ParseError
 from qstar.policy.base import Policy, Usage
-from qstar.search.checks import check_float, check_int
+from qstar.search.checks import check_choice, check_float, check_int
 from qstar.tasks.base import Task
 from qstar.types import Cost, State, Step
 
@@ -68,7 +72,7 @@ def account(usage: Usage, cost: Cost, before: Usage, after: Usage) -> None:
 def _read_completion(task: Task, start: State, text: str, num_tokens: int, max_steps: int) -> Completion:
     state, steps = start, []
     for line in text.split("\n"):
-        if task.is_terminal(state) or len(steps) >= max_steps:
+        if task.is_terminal(state) or state.depth >= max_steps:
             break
         if not line.strip():
             continue
@@ -94,16 +98,32 @@ def complete(
     max_new_tokens: int = 128,
     stop: Sequence[str] = (),
     seed: int | None = 0,
+    mode: str = "auto",
 ) -> list[list[Completion]]:
-    """``num_samples`` completions of each state from one batched ``generate`` call.
+    """``num_samples`` completions of each state, batched over all states.
+
+    ``mode="generate"``: free text from ONE ``generate`` call, read line by line (module
+    docstring). ``mode="enumerate"`` (tasks whose ``legal_steps`` are enumerable, e.g. the
+    number games): the completions advance in lockstep, one step per batched ``policy.score``
+    call over the legal steps of their distinct states, each drawing its step from the policy's
+    distribution restricted to legal steps, ``softmax(logprob / temperature)`` (AlphaZero's
+    masking of illegal moves), so a model that cannot yet write a legal line still yields
+    informative rollouts; ``num_tokens`` is 0 there (the scored tokens are in ``policy.usage``).
+    ``"auto"`` enumerates when the first state's steps are enumerable.
 
     Sampling a path from the root is the same operation, so this is also how sampled paths
-    are drawn. With ``seed`` fixed the completions of a state depend only on its text, and
-    (for the tiny GPT) the first ``n`` of ``N`` samples are the samples of an ``n``-sample call.
+    are drawn. With ``seed`` fixed the result is reproducible; in generate mode the completions
+    of a state depend only on its text, and (for the tiny GPT) the first ``n`` of ``N``
+    samples are the samples of an ``n``-sample call.
     """
     check_int("rollout", "num_samples", num_samples)
+    check_choice("rollout", "mode", mode, ("auto", "generate", "enumerate"))
     if not states:
         return []
+    if mode == "auto":
+        mode = "enumerate" if task.legal_steps(states[0]) is not None else "generate"
+    if mode == "enumerate":
+        return _complete_enumerated(task, policy, states, num_samples, temperature, seed)
     gens = policy.generate(
         [task.render(s) for s in states],
         num_samples=num_samples,
@@ -115,6 +135,47 @@ def complete(
     return [
         [_read_completion(task, s, g.text, g.num_tokens, task.max_steps) for g in row]
         for s, row in zip(states, gens, strict=True)
+    ]
+
+
+def _complete_enumerated(
+    task: Task, policy: Policy, states: Sequence[State], n: int, temperature: float, seed: int | None
+) -> list[list[Completion]]:
+    rng = np.random.default_rng(seed)
+    current = [[s] * n for s in states]
+    steps: list[list[list[Step]]] = [[[] for _ in range(n)] for _ in states]
+    ends: list[list[str | None]] = [[None] * n for _ in states]
+    while True:
+        live = []
+        for i, row in enumerate(current):
+            for j, s in enumerate(row):
+                if ends[i][j] is None:
+                    if task.is_terminal(s) or s.depth >= task.max_steps:
+                        ends[i][j] = "terminal" if task.is_terminal(s) else "unfinished"
+                    else:
+                        live.append((i, j))
+        if not live:
+            break
+        distinct = {task.render(current[i][j]): current[i][j] for i, j in live}
+        legal = {text: task.legal_steps(s) or [] for text, s in distinct.items()}
+        asked = [text for text in distinct if legal[text]]
+        logprobs = policy.score(asked, [[st.text + "\n" for st in legal[t]] for t in asked]) if asked else []
+        probs = {}
+        for text, lps in zip(asked, logprobs, strict=True):
+            z = np.asarray(lps, dtype=float) / max(temperature, 1e-6)
+            z = np.exp(z - z.max())
+            probs[text] = z / z.sum()
+        for i, j in live:
+            text = task.render(current[i][j])
+            if text not in probs:  # no legal step: a dead end
+                ends[i][j] = "invalid_step"
+                continue
+            step = legal[text][int(rng.choice(len(probs[text]), p=probs[text]))]
+            current[i][j] = task.apply(current[i][j], step)
+            steps[i][j].append(step)
+    return [
+        [Completion(tuple(steps[i][j]), current[i][j], ends[i][j] or "unfinished", 0) for j in range(n)]
+        for i in range(len(states))
     ]
 
 
@@ -149,6 +210,7 @@ class RolloutScorer:
         max_new_tokens: int = 128,
         gamma: float = 1.0,
         seed: int | None = 0,
+        mode: str = "auto",
         allow_ground_truth: bool = False,
         cost: Cost | None = None,
     ) -> None:
@@ -162,6 +224,7 @@ class RolloutScorer:
         check_float("rollout", "temperature", temperature, low=0.0, low_open=True)
         check_int("rollout", "max_new_tokens", max_new_tokens)
         check_float("rollout", "gamma", gamma, low=0.0, high=1.0)
+        check_choice("rollout", "mode", mode, ("auto", "generate", "enumerate"))
         self.task = task
         self.policy = policy
         self.num_rollouts = num_rollouts
@@ -169,6 +232,7 @@ class RolloutScorer:
         self.max_new_tokens = max_new_tokens
         self.gamma = float(gamma)
         self.seed = seed
+        self.mode = mode
         self.cost = Cost() if cost is None else cost
         self.name = f"rollout:{num_rollouts}"
         self.usage = Usage()
@@ -194,6 +258,7 @@ class RolloutScorer:
                 temperature=self.temperature,
                 max_new_tokens=self.max_new_tokens,
                 seed=self.seed,
+                mode=self.mode,
             )
             account(self.usage, self.cost, before, self.policy.usage)
             for idx, row in zip(todo.values(), rows, strict=True):
