@@ -111,3 +111,17 @@ def test_soft_targets_need_a_values_column():
     with pytest.raises(ConfigError, match="values"):
         examples_from_labels(bare, "soft")
     assert examples_from_labels(bare, "hard")[0].target == 1.0
+
+
+def test_tree_and_label_examples_of_one_problem_share_a_group():
+    from qstar.search.tree import Tree
+    from qstar.training.prm_train import examples_from_trees
+    from qstar.types import Problem, Step
+
+    tree = Tree(Problem("toy", "x", id="train/3"), "toy")
+    tree.add_node(-1, None, None, text="toy: x\n", key="r")
+    tree.add_node(0, Step("a"), None, text="toy: x\na\n", key="a", terminal=True, outcome=1.0)
+    (ex,) = examples_from_trees([tree])
+    assert (ex.prompt, ex.target, ex.group) == ("toy: x\na\n", 1.0, "train/3")
+    record = LabelRecord("toy: x\n", ("a",), (True,), meta={"problem_id": "train/3"})
+    assert examples_from_labels([record], "hard")[0].group == ex.group

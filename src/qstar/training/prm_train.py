@@ -139,12 +139,13 @@ def examples_from_trees(
     q_fn: Callable | None = None,
     reward_fn: Callable[[Tree, int], float | None] | None = None,
 ) -> list[StepExample]:
-    """Bellman-target examples of every tree edge that has a target."""
+    """Bellman-target examples of every tree edge that has a target, grouped by problem id like
+    :attr:`~qstar.rewards.labels.LabelRecord.problem_key`, so labels and trees split alike."""
     out = []
     for tree in trees:
         rf = None if reward_fn is None else (lambda c, t=tree: reward_fn(t, c))
         for c, y in bellman_targets(tree, gamma=gamma, q_fn=q_fn, reward_fn=rf).items():
-            out.append(StepExample(tree.text[c], y, y >= 0.5, tree.problem.text))
+            out.append(StepExample(tree.text[c], y, y >= 0.5, tree.problem.id or tree.problem.text))
     return out
 
 
