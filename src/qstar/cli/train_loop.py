@@ -44,6 +44,7 @@ CONFIG_FLAGS = {
     "eval_budget": "eval_budget",
     "eval_every": "eval_every",
     "max_tokens_per_round": "max_tokens_per_round",
+    "rules_fraction": "rules_fraction",
 }
 RFT_FLAGS = {"samples": "samples_per_problem", "sampler": "sampler"}
 LOOP_FLAGS = {"search": "search", "search_budget": "search_budget"}
@@ -84,6 +85,11 @@ def _options(fn: Callable) -> Callable:
         "eval_budget": (int, "System-2 expansions per problem"),
         "eval_every": (int, "evaluate every this many rounds"),
         "max_tokens_per_round": (int, "stop collecting once this many tokens are spent"),
+        "rules_fraction": (
+            float,
+            "share of each policy batch made of random legal steps at random rule-generated states "
+            "(teaches writing legal lines; 0 turns it off)",
+        ),
     }
     options = [_config_option(f, CONFIG_FLAGS[f], kind, h) for f, (kind, h) in helps.items()]
     options += [

@@ -26,6 +26,7 @@ read from a checkpoint path), so the same jobs can run in a Ray cluster.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -38,14 +39,17 @@ from qstar.errors import ConfigError
 from qstar.policy.tinygpt.model import GPT, GPTConfig
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 from qstar.search.registry import make_config
+from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
 from qstar.tracking import MetricsLogger, Tracker
 from qstar.training.loop_data import (
     SOURCES,
     Replay,
     derive_seed,
+    generate_problems,
     held_out_headers,
     held_out_texts,
+    rule_steps,
 )
 from qstar.training.runs import RunDir
 from qstar.training.sft import (
@@ -108,7 +112,7 @@ class LoopConfig:
     n_head: int = 4
     n_embd: int = 96
     block_size: int = 256
-    train_steps: int = 200
+    train_steps: int = 300
     batch_size: int = 64
     value_batch_size: int = 32
     lr: float = 2e-3
@@ -116,6 +120,7 @@ class LoopConfig:
     value_loss_weight: float = 1.0
     balance_values: bool = True
     policy_smoothing: float = 0.25
+    rules_fraction: float = 0.5  # share of each policy batch drawn from loop_data.rule_steps
     value_discount: float = 0.9
     # evaluation
     eval_split: str = "val"
@@ -186,6 +191,10 @@ class LoopConfig:
             f"policy_smoothing must be in [0, 1), got {self.policy_smoothing!r}",
         )
         _check(
+            isinstance(self.rules_fraction, int | float) and 0 <= self.rules_fraction < 1,
+            f"rules_fraction must be in [0, 1), got {self.rules_fraction!r}",
+        )
+        _check(
             isinstance(self.value_discount, int | float) and 0 < self.value_discount <= 1,
             f"value_discount must be in (0, 1], got {self.value_discount!r}",
         )
@@ -196,7 +205,15 @@ class LoopConfig:
             )
         if self.search_knobs is not None:
             make_config(self.search, **self.search_knobs)  # an unknown knob fails here
-        get_task(self.task)  # an unknown task fails here, listing the valid ones
+        task = get_task(self.task)  # an unknown task fails here, listing the valid ones
+        if self.rules_fraction > 0:
+            try:
+                generate_problems(task, 1, random.Random(0), frozenset(), "check")
+            except ConfigError:
+                raise ConfigError(
+                    f"loop config: rules_fraction {self.rules_fraction} needs problems generated from "
+                    f"the rules, which task {self.task!r} does not have: set rules_fraction to 0"
+                ) from None
 
     @property
     def knobs(self) -> dict[str, Any]:
@@ -235,6 +252,9 @@ def update(
     config: LoopConfig,
     round_index: int,
     cache: dict[Any, Any],
+    *,
+    task: Task | None = None,
+    held_out: frozenset[str] = frozenset(),
 ) -> dict[str, float]:
     """``config.train_steps`` steps on batches drawn from the whole replay store.
 
@@ -243,7 +263,12 @@ def update(
     the next-token loss on ``step + "\n"`` then estimates, without bias, the cross-entropy
     between ``pi`` and the model's probability of each whole step line, so the model learns
     both to write legal steps and which ones to prefer, at one sequence per state. Value
-    batches are half positives, half negatives when ``balance_values``."""
+    batches are half positives, half negatives when ``balance_values``.
+
+    A share ``rules_fraction`` of every policy batch (all of it while no state has a target
+    yet) is :func:`~qstar.training.loop_data.rule_steps` of ``task``: uniformly drawn legal
+    steps at random states generated from the rules, none from ``held_out`` problems. They teach
+    the model to write legal lines for System 1 and say nothing about which step to take."""
     sft = sft_config(config)
     block = model.config.block_size
 
@@ -270,6 +295,16 @@ def update(
     neg = [i for i, (_, v) in enumerate(values) if v < 0.5]
     gen = torch.Generator().manual_seed(derive_seed(config.seed, "train", round_index))
     pad, bs, vbs = tokenizer.pad_id, config.batch_size, config.value_batch_size
+    use_rules = config.rules_fraction > 0 and task is not None
+    num_rules = (round(bs * config.rules_fraction) if states else bs) if use_rules else 0
+    rules_rng = random.Random(derive_seed(config.seed, "rules", round_index))
+
+    def draw_rules(n: int) -> list[Any]:
+        pairs = rule_steps(task, n, rules_rng, held_out) if n else []
+        return [
+            encode_lm_example(tokenizer, LMExample(p, s + "\n"), block_size=block, append_eos=False)
+            for p, s in pairs
+        ]
 
     def draw(pool: Sequence[int], n: int) -> list[int]:
         return [pool[i] for i in torch.randint(len(pool), (n,), generator=gen).tolist()]
@@ -289,7 +324,8 @@ def update(
     model.train()
     try:
         for step in range(config.train_steps):
-            lm_batch = make_lm_batch(draw_lm(bs), pad_id=pad) if states else None
+            lm_rows = (draw_lm(bs - num_rules) if states else []) + draw_rules(num_rules)
+            lm_batch = make_lm_batch(lm_rows, pad_id=pad) if lm_rows else None
             if config.balance_values and pos and neg:
                 chosen = draw(pos, vbs // 2) + draw(neg, vbs - vbs // 2)
             else:
@@ -413,7 +449,9 @@ def run_loop(
             emit("collected", {"round": r, "problems": len(records)})
             cpu = time.process_time()
             replay.merge(records, union=config.policy_target == "verified", held_out_headers=headers)
-            losses = update(model, optimizer, tokenizer, replay, config, r, cache)
+            losses = update(
+                model, optimizer, tokenizer, replay, config, r, cache, task=task, held_out=held_out
+            )
             rd.save_checkpoint(r, model, tokenizer, meta={"trainer": f"loop-{config.method}", "round": r})
             update_cpu = time.process_time() - cpu
             emit("updated", {"round": r, **losses})

@@ -31,6 +31,7 @@ __all__ = [
     "check_not_held_out",
     "generate_problems",
     "round_problems",
+    "rule_steps",
     "Replay",
 ]
 
@@ -129,6 +130,34 @@ def round_problems(
     rng = random.Random(derive_seed(seed, "generate", round_index))
     out += generate_problems(task, num_gen, rng, held_out, f"gen/{round_index}")
     check_not_held_out(out, held_out)
+    return out
+
+
+def rule_steps(
+    task: Task, num: int, rng: random.Random, exclude: frozenset[str]
+) -> list[tuple[str, str]]:
+    """``num`` (prompt, step) pairs written from the rules alone, to teach the policy to
+    *write* legal steps (the arithmetic and the ``(left: ...)`` bookkeeping).
+
+    Each pair: a problem from :func:`generate_problems` (never one in ``exclude``), a random
+    walk of legal steps from it, one of the walk's non-terminal states drawn uniformly, and one
+    of that state's legal steps drawn uniformly. The steps are uniform over what the rules
+    allow, so they carry no preference between steps and no knowledge of solutions; that comes
+    from search and the verifier only."""
+    out: list[tuple[str, str]] = []
+    for problem in generate_problems(task, num, rng, exclude, "rules"):
+        state = task.initial_state(problem)
+        states = [state]
+        while steps := task.legal_steps(state):
+            state = task.apply(state, rng.choice(steps))
+            if task.is_terminal(state):
+                break
+            states.append(state)
+        state = rng.choice(states)
+        steps = task.legal_steps(state)
+        if not steps:
+            raise ConfigError(f"task {task.name!r} lists no legal step for {task.render(state)!r}")
+        out.append((task.render(state), rng.choice(steps).text))
     return out
 
 

@@ -1,0 +1,47 @@
+import random
+
+import pytest
+
+from qstar.errors import ConfigError
+from qstar.tasks.registry import get_task
+from qstar.training.expert_iteration import LoopConfig
+from qstar.training.loop_data import held_out_headers, held_out_texts, rule_steps
+
+
+@pytest.mark.parametrize("name", ["game24", "countdown-4"])
+def test_rule_steps_are_legal_and_never_held_out(name):
+    task = get_task(name)
+    held_out, headers = held_out_texts(task), held_out_headers(task)
+    pairs = rule_steps(task, 60, random.Random(1), held_out)
+    assert len(pairs) == 60
+    depths = set()
+    for prompt, step in pairs:
+        assert prompt.split("\n", 1)[0] not in headers
+        state = _state_of(task, prompt)
+        depths.add(len(state.steps))
+        task.apply(state, task.parse_step(state, step))  # raises if the step is illegal
+    assert len(depths) > 1  # states at several depths, not only the problem itself
+
+
+def test_rule_steps_reproducible_from_the_rng():
+    task = get_task("game24")
+    assert rule_steps(task, 10, random.Random(3), frozenset()) == rule_steps(
+        task, 10, random.Random(3), frozenset()
+    )
+
+
+def test_rules_fraction_needs_a_rule_generator():
+    with pytest.raises(ConfigError, match="rules_fraction"):
+        LoopConfig(task="arith")
+    LoopConfig(task="arith", rules_fraction=0)
+    with pytest.raises(ConfigError, match="rules_fraction"):
+        LoopConfig(rules_fraction=1.0)
+
+
+def _state_of(task, prompt):
+    """Replay the steps written in a rendered prompt from its first line."""
+    header, *lines = [line for line in prompt.split("\n") if line]
+    state = task.initial_state(task.parse_problem(header.split(":", 1)[1].strip()))
+    for line in lines:
+        state = task.apply(state, task.parse_step(state, line))
+    return state
