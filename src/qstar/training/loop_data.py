@@ -133,9 +133,7 @@ def round_problems(
     return out
 
 
-def rule_steps(
-    task: Task, num: int, rng: random.Random, exclude: frozenset[str]
-) -> list[tuple[str, str]]:
+def rule_steps(task: Task, num: int, rng: random.Random, exclude: frozenset[str]) -> list[tuple[str, str]]:
     """``num`` (prompt, step) pairs written from the rules alone, to teach the policy to
     *write* legal steps (the arithmetic and the ``(left: ...)`` bookkeeping).
 
