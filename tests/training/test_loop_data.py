@@ -4,7 +4,7 @@ import pytest
 
 from qstar.errors import ConfigError
 from qstar.tasks.registry import get_task
-from qstar.training.expert_iteration import LoopConfig
+from qstar.training.loop_config import LoopConfig
 from qstar.training.loop_data import held_out_headers, held_out_texts, rule_steps
 
 

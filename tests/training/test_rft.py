@@ -8,7 +8,7 @@ import pytest
 from qstar.policy.mock import MockPolicy
 from qstar.search.tree import is_solution
 from qstar.tasks.registry import get_task
-from qstar.training.expert_iteration import LoopConfig
+from qstar.training.loop_config import LoopConfig
 from qstar.training.rft import rft_config, run_rft, sample_paths
 from qstar.training.targets import tree_targets
 

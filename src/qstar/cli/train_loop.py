@@ -51,7 +51,7 @@ LOOP_FLAGS = {"search": "search", "search_budget": "search_budget"}
 
 
 def _config_option(flag: str, field: str, kind: Any, help_: str) -> Callable:
-    from qstar.training.expert_iteration import LoopConfig
+    from qstar.training.loop_config import LoopConfig
 
     default = LoopConfig.__dataclass_fields__[field].default
     return click.option(

@@ -33,7 +33,7 @@ from qstar.training.targets import tree_targets
 from qstar.types import Budget, Cost, Problem, Step
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qstar.training.expert_iteration import LoopConfig
+    from qstar.training.loop_config import LoopConfig
 
 __all__ = ["Job", "load_policy", "unpack_job", "search_job", "system1_job", "Workers", "collect", "evaluate"]
 
