@@ -36,17 +36,10 @@ from qstar.errors import ConfigError
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import as_rng, check_choice, check_float, check_int
-from qstar.search.expand import ExpandStats, evaluate, expand
+from qstar.search.expand import ExpandStats
+from qstar.search.grow import expand_nodes, value_nodes
 from qstar.search.meter import Meter, charge_usage
-from qstar.search.tree import (
-    AGGREGATES,
-    add_children,
-    aggregate,
-    best_node,
-    is_solution,
-    make_result,
-    new_tree,
-)
+from qstar.search.tree import AGGREGATES, aggregate, best_node, is_solution, make_result, new_tree
 from qstar.tasks.base import Task
 from qstar.types import Budget, Problem, SearchResult, State
 
@@ -108,21 +101,7 @@ def qstar(
                 heapq.heappush(open_heap, (-tree.extra[node]["f"], node))
                 break
             batch.append(node)
-        kids = expand(
-            task,
-            policy,
-            [tree.state[i] for i in batch],
-            num_samples=config.num_samples,
-            temperature=config.temperature,
-            cost=meter.cost,
-            rng=rng,
-            stats=stats,
-        )
-        new = [
-            c
-            for node, children in zip(batch, kids, strict=True)
-            for c in add_children(tree, task, node, children)
-        ]
+        new = expand_nodes(tree, task, policy, batch, config, cost=meter.cost, rng=rng, stats=stats)
         solution = next((c for c in new if is_solution(tree, c)), None)
         if solution is not None:
             return done(solution)
@@ -138,16 +117,14 @@ def qstar(
             fresh.append(c)
         if not fresh:
             continue
-        states = [tree.state[c] for c in fresh]
         if config.g_aggregate != "logprob" or config.q_fn is None:
-            for c, v in zip(fresh, evaluate(task, scorer, states, cost=meter.cost), strict=True):
-                tree.value[c] = v
+            value_nodes(tree, task, scorer, fresh, cost=meter.cost)
         if config.q_fn is None:
             h = [tree.value[c] for c in fresh]
         else:
             usage = getattr(config.q_fn, "usage", None)
             before = usage.snapshot() if usage is not None else None
-            h = [float(x) for x in config.q_fn(states)]
+            h = [float(x) for x in config.q_fn([tree.state[c] for c in fresh])]
             if usage is not None:
                 charge_usage(meter.cost, before, usage)
         for c, hc in zip(fresh, h, strict=True):

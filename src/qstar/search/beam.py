@@ -24,9 +24,10 @@ import numpy as np
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import as_rng, check_choice, check_float, check_int
-from qstar.search.expand import ExpandStats, evaluate, expand
+from qstar.search.expand import ExpandStats
+from qstar.search.grow import expand_nodes, value_nodes
 from qstar.search.meter import Meter
-from qstar.search.tree import AGGREGATES, add_children, aggregate, is_solution, make_result, new_tree
+from qstar.search.tree import AGGREGATES, aggregate, is_solution, make_result, new_tree
 from qstar.tasks.base import Task
 from qstar.types import Budget, Problem, SearchResult
 
@@ -78,30 +79,24 @@ def beam(
         if n == 0:
             break
         batch = beams[:n]
-        kids = expand(
+        # Enumerated steps come with every legal step: keep the most probable num_samples.
+        new = expand_nodes(
+            tree,
             task,
             policy,
-            [tree.state[i] for i in batch],
-            num_samples=config.num_samples,
-            temperature=config.temperature,
+            batch,
+            config,
             cost=meter.cost,
             rng=rng,
             stats=stats,
+            most_probable=config.num_samples,
         )
-        # Enumerated steps come with every legal step: keep the most probable num_samples.
-        kids = [sorted(ch, key=lambda sp: -sp[1])[: config.num_samples] for ch in kids]
-        new = [
-            c
-            for node, children in zip(batch, kids, strict=True)
-            for c in add_children(tree, task, node, children)
-        ]
         solution = next((c for c in new if is_solution(tree, c)), None)
         if solution is not None:
             return make_result(tree, task, solution, meter.tick(), info={"expand": stats.to_json()})
-        values = evaluate(task, scorer, [tree.state[c] for c in new], cost=meter.cost)
+        value_nodes(tree, task, scorer, new, cost=meter.cost)
         pool = []
-        for c, v in zip(new, values, strict=True):
-            tree.value[c] = v
+        for c in new:
             tree.extra[c]["score"] = aggregate(tree, c, config.aggregate)
             if tree.terminal[c]:
                 if tree.outcome[c] is None:  # unverifiable: a finished hypothesis

@@ -41,7 +41,8 @@ import numpy as np
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import as_rng, check_float, check_int
-from qstar.search.expand import ExpandStats, evaluate, expand
+from qstar.search.expand import ExpandStats, expand
+from qstar.search.grow import value_nodes
 from qstar.search.meter import Meter
 from qstar.search.tree import (
     Tree,
@@ -199,10 +200,7 @@ def mcts(
             if tree.expanded[leaf] and not tree.children[leaf]:
                 tree.value[leaf] = 0.0
         ask = sorted({p[-1] for p in paths if tree.value[p[-1]] is None})
-        for leaf, v in zip(
-            ask, evaluate(task, scorer, [tree.state[i] for i in ask], cost=meter.cost), strict=True
-        ):
-            tree.value[leaf] = v
+        value_nodes(tree, task, scorer, ask, cost=meter.cost)
         for path in paths:
             backup(tree, path, tree.value[path[-1]])
             for node in reversed(path):

@@ -26,7 +26,8 @@ import numpy as np
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import as_rng, check_float, check_int
-from qstar.search.expand import ExpandStats, evaluate, sample_steps
+from qstar.search.expand import ExpandStats, sample_steps
+from qstar.search.grow import value_nodes
 from qstar.search.meter import Meter
 from qstar.search.tree import Tree, add_children, find_child, make_result, new_tree
 from qstar.tasks.base import Task
@@ -86,20 +87,23 @@ class BestOfNConfig:
 
 
 def _walk_paths(
-    tree: Tree,
+    problem: Problem,
     task: Task,
     policy: Policy,
-    meter: Meter,
-    rng: np.random.Generator,
-    stats: ExpandStats,
+    budget: Budget | None,
+    rng: np.random.Generator | int | None,
+    method: str,
     *,
     num_paths: int,
     temperature: float,
     batch_size: int | None,
     max_new_tokens: int,
-) -> list[dict]:
-    """Walk up to ``num_paths`` paths from the root; one record per path that was started:
+) -> tuple[Tree, Meter, ExpandStats, list[dict]]:
+    """Start the tree of ``method`` and walk up to ``num_paths`` paths from its root. Returns
+    the tree, the meter, the expansion stats and one record per path that was started:
     ``{"node": last node, "end": "terminal" | "invalid_step" | "max_steps" | "budget"}``."""
+    meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
+    tree = new_tree(task, problem, method)
     records: list[dict] = []
     wave = batch_size or num_paths
     while len(records) < num_paths and not meter.exhausted():
@@ -151,7 +155,32 @@ def _walk_paths(
     for p in records:
         for node in tree.path_nodes(p["node"]):
             tree.visits[node] += 1
-    return records
+    return tree, meter, stats, records
+
+
+def _sample_paths(
+    problem: Problem,
+    task: Task,
+    policy: Policy,
+    budget: Budget | None,
+    rng: np.random.Generator | int | None,
+    method: str,
+    config: SelfConsistencyConfig | BestOfNConfig,
+) -> tuple[Tree, Meter, ExpandStats, list[dict]]:
+    """The ``config.num_samples`` sampled paths that self-consistency and best-of-N share (they
+    differ only in how they pick the answer among them); see :func:`_walk_paths`."""
+    return _walk_paths(
+        problem,
+        task,
+        policy,
+        budget,
+        rng,
+        method,
+        num_paths=config.num_samples,
+        temperature=config.temperature,
+        batch_size=config.batch_size,
+        max_new_tokens=config.max_new_tokens,
+    )
 
 
 def _info(records: list[dict], stats: ExpandStats, tree: Tree, task: Task) -> dict:
@@ -175,15 +204,13 @@ def greedy(
 ) -> SearchResult:
     """Chain of thought at temperature 0 (module docstring); ``scorer`` is not used."""
     config = config or GreedyConfig()
-    meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
-    tree = new_tree(task, problem, "greedy")
-    records = _walk_paths(
-        tree,
+    tree, meter, stats, records = _walk_paths(
+        problem,
         task,
         policy,
-        meter,
+        budget,
         rng,
-        stats,
+        "greedy",
         num_paths=1,
         temperature=0.0,
         batch_size=1,
@@ -205,19 +232,8 @@ def self_consistency(
     """Majority vote over sampled paths (module docstring); ``scorer`` is not used. Ties go to
     the answer that appeared first; the returned path is the first one with that answer."""
     config = config or SelfConsistencyConfig()
-    meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
-    tree = new_tree(task, problem, "self_consistency")
-    records = _walk_paths(
-        tree,
-        task,
-        policy,
-        meter,
-        rng,
-        stats,
-        num_paths=config.num_samples,
-        temperature=config.temperature,
-        batch_size=config.batch_size,
-        max_new_tokens=config.max_new_tokens,
+    tree, meter, stats, records = _sample_paths(
+        problem, task, policy, budget, rng, "self_consistency", config
     )
     info = _info(records, stats, tree, task)
     answers = [p["answer"] for p in info["paths"] if p["end"] == "terminal" and p["answer"] is not None]
@@ -244,23 +260,8 @@ def best_of_n(
     """Sampled paths reranked by ``scorer`` on their final states (module docstring). Finished
     paths rank above unfinished ones; ties go to the earlier path."""
     config = config or BestOfNConfig()
-    meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
-    tree = new_tree(task, problem, "best_of_n")
-    records = _walk_paths(
-        tree,
-        task,
-        policy,
-        meter,
-        rng,
-        stats,
-        num_paths=config.num_samples,
-        temperature=config.temperature,
-        batch_size=config.batch_size,
-        max_new_tokens=config.max_new_tokens,
-    )
+    tree, meter, stats, records = _sample_paths(problem, task, policy, budget, rng, "best_of_n", config)
     ends = list(dict.fromkeys(p["node"] for p in records))
-    values = evaluate(task, scorer, [tree.state[i] for i in ends], cost=meter.cost) if ends else []
-    for node, v in zip(ends, values, strict=True):
-        tree.value[node] = v
+    value_nodes(tree, task, scorer, ends, cost=meter.cost)
     node = max(ends, key=lambda i: (tree.terminal[i], tree.value[i], -ends.index(i))) if ends else 0
     return make_result(tree, task, node, meter.tick(), info=_info(records, stats, tree, task))

@@ -24,9 +24,10 @@ import numpy as np
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import as_rng, check_float, check_int
-from qstar.search.expand import ExpandStats, evaluate, expand
+from qstar.search.expand import ExpandStats
+from qstar.search.grow import expand_nodes, value_nodes
 from qstar.search.meter import Meter
-from qstar.search.tree import add_children, best_node, is_solution, make_result, new_tree
+from qstar.search.tree import best_node, is_solution, make_result, new_tree
 from qstar.tasks.base import Task
 from qstar.types import Budget, Problem, SearchResult
 
@@ -90,28 +91,13 @@ def tot_bfs(
         if n == 0:
             break
         batch = frontier[:n]
-        kids = expand(
-            task,
-            policy,
-            [tree.state[i] for i in batch],
-            num_samples=config.num_samples,
-            temperature=config.temperature,
-            cost=meter.cost,
-            rng=rng,
-            stats=stats,
-        )
-        new = [
-            c
-            for node, children in zip(batch, kids, strict=True)
-            for c in add_children(tree, task, node, children)
-        ]
+        new = expand_nodes(tree, task, policy, batch, config, cost=meter.cost, rng=rng, stats=stats)
         solution = next((c for c in new if is_solution(tree, c)), None)
         if solution is not None:
             return make_result(tree, task, solution, meter.tick(), info={"expand": stats.to_json()})
-        values = evaluate(task, scorer, [tree.state[c] for c in new], cost=meter.cost)
+        value_nodes(tree, task, scorer, new, cost=meter.cost)
         candidates, seen = [], set()
-        for c, v in zip(new, values, strict=True):
-            tree.value[c] = v
+        for c in new:
             if tree.terminal[c] and tree.outcome[c] is not None:
                 continue  # verified wrong: a dead end
             if tree.key[c] in seen:
@@ -150,27 +136,16 @@ def tot_dfs(
             continue
         if meter.exhausted():
             break
-        (children,) = expand(
-            task,
-            policy,
-            [tree.state[node]],
-            num_samples=config.num_samples,
-            temperature=config.temperature,
-            cost=meter.cost,
-            rng=rng,
-            stats=stats,
-        )
-        new = add_children(tree, task, node, children)
+        new = expand_nodes(tree, task, policy, [node], config, cost=meter.cost, rng=rng, stats=stats)
         solution = next((c for c in new if is_solution(tree, c)), None)
         if solution is not None:
             return make_result(tree, task, solution, meter.tick(), info={"expand": stats.to_json()})
-        values = evaluate(task, scorer, [tree.state[c] for c in new], cost=meter.cost)
+        value_nodes(tree, task, scorer, new, cost=meter.cost)
         keep = []
-        for c, v in zip(new, values, strict=True):
-            tree.value[c] = v
+        for c in new:
             if tree.terminal[c] and tree.outcome[c] is not None:
                 continue
-            if v < config.value_threshold:
+            if tree.value[c] < config.value_threshold:
                 tree.flag(c, "pruned")
                 continue
             keep.append(c)
