@@ -5,7 +5,7 @@ import pytest
 from qstar.errors import ConfigError
 from qstar.tasks.registry import get_task
 from qstar.training.loop_config import LoopConfig
-from qstar.training.loop_data import held_out_headers, held_out_texts, rule_steps
+from qstar.training.loop_data import held_out_headers, held_out_texts, rule_steps, split_choice
 
 
 @pytest.mark.parametrize("name", ["game24", "countdown-4"])
@@ -45,3 +45,8 @@ def _state_of(task, prompt):
     for line in lines:
         state = task.apply(state, task.parse_step(state, line))
     return state
+
+
+def test_split_choice_cuts_before_the_result():
+    assert split_choice("10 - 4 = 6 (left: 5 6 6)") == ("10 - 4", " = 6 (left: 5 6 6)")
+    assert split_choice("The answer is 6") == ("", "The answer is 6")

@@ -47,6 +47,7 @@ from qstar.training.loop_data import (
     held_out_headers,
     held_out_texts,
     rule_steps,
+    split_choice,
 )
 from qstar.training.runs import RunDir
 from qstar.training.sft import (
@@ -88,8 +89,10 @@ def update(
 
     A share ``rules_fraction`` of every policy batch (all of it while no state has a target
     yet) is :func:`~qstar.training.loop_data.rule_steps` of ``task``: uniformly drawn legal
-    steps at random states generated from the rules, none from ``held_out`` problems. They teach
-    the model to write legal lines for System 1 and say nothing about which step to take."""
+    steps at random states generated from the rules, none from ``held_out`` problems. Their loss
+    covers only what follows the choice (:func:`~qstar.training.loop_data.split_choice`: the
+    result and the numbers left), so they teach the model to write legal lines for System 1
+    and say nothing about which step to take."""
     sft = sft_config(config)
     block = model.config.block_size
 
@@ -122,10 +125,12 @@ def update(
 
     def draw_rules(n: int) -> list[Any]:
         pairs = rule_steps(task, n, rules_rng, held_out) if n else []
-        return [
-            encode_lm_example(tokenizer, LMExample(p, s + "\n"), block_size=block, append_eos=False)
-            for p, s in pairs
-        ]
+        out = []
+        for prompt, step in pairs:
+            choice, rest = split_choice(step)
+            example = LMExample(prompt + choice, rest + "\n")
+            out.append(encode_lm_example(tokenizer, example, block_size=block, append_eos=False))
+        return out
 
     def draw(pool: Sequence[int], n: int) -> list[int]:
         return [pool[i] for i in torch.randint(len(pool), (n,), generator=gen).tolist()]

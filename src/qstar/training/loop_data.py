@@ -32,6 +32,7 @@ __all__ = [
     "generate_problems",
     "round_problems",
     "rule_steps",
+    "split_choice",
     "Replay",
 ]
 
@@ -157,6 +158,15 @@ def rule_steps(task: Task, num: int, rng: random.Random, exclude: frozenset[str]
             raise ConfigError(f"task {task.name!r} lists no legal step for {task.render(state)!r}")
         out.append((task.render(state), rng.choice(steps).text))
     return out
+
+
+def split_choice(step: str) -> tuple[str, str]:
+    """``("10 - 4", " = 6 (left: 5 6 6)")``: a step cut before its first ``" = "`` into the
+    choice (operands and operation) and what the rules then determine; ``("", step)`` when
+    there is no ``" = "``. Training on the second part only teaches how to write a step without
+    teaching which one to take."""
+    i = step.find(" = ")
+    return (step[:i], step[i:]) if i > 0 else ("", step)
 
 
 # -- replay store -----------------------------------------------------------------------------------
