@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import write_json
+from benchmarks.common import progress, write_json
 from qstar.training.expert_iteration import LoopConfig, evaluate, run_loop
 from qstar.training.rft import rft_config
 from qstar.training.runs import RunDir
@@ -60,7 +60,7 @@ def flagship_config(args: argparse.Namespace) -> LoopConfig:
     return config
 
 
-def run(name: str, config: LoopConfig, runs_dir: Path) -> dict[str, Any]:
+def run(name: str, config: LoopConfig, runs_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     """Run (or resume, or just read back) one method; returns its config, history and test."""
     run_dir = runs_dir / name
     rd = RunDir(run_dir)
@@ -70,20 +70,23 @@ def run(name: str, config: LoopConfig, runs_dir: Path) -> dict[str, Any]:
         history = rd.load_round(config.rounds).history
     else:
         print(f"{name}: {'resuming' if resume else 'starting'} ({config.rounds} rounds)", flush=True)
+        keys = (
+            "round",
+            "search_solve_rate",
+            "system1_val_acc",
+            "system1_legal_val_acc",
+            "system2_val_acc",
+            "train_cpu_minutes",
+        )
+        with progress(config.rounds, f"{name} rounds", quiet=quiet) as bar:
+            bar.advance((rd.latest_round() or 0) if resume else 0)
 
-        def show(kind: str, data: dict[str, Any]) -> None:
-            if kind == "round":
-                keys = (
-                    "round",
-                    "search_solve_rate",
-                    "system1_val_acc",
-                    "system1_legal_val_acc",
-                    "system2_val_acc",
-                    "train_cpu_minutes",
-                )
-                print(f"  {name} " + " ".join(f"{k}={data.get(k)!s:.6}" for k in keys), flush=True)
+            def show(kind: str, data: dict[str, Any]) -> None:
+                if kind == "round":
+                    bar.print(f"  {name} " + " ".join(f"{k}={data.get(k)!s:.6}" for k in keys))
+                    bar.advance()
 
-        history = run_loop(config, run_dir, resume=resume, on_event=show)
+            history = run_loop(config, run_dir, resume=resume, on_event=show)
     return {"config": config.to_json(), "history": history, "test": json.loads(test_file.read_text())}
 
 
@@ -202,6 +205,7 @@ def main() -> None:
     )
     ap.add_argument("--runs-dir", type=Path, default=Path("runs") / "flagship", help="(git-ignored)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/flagship.json)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar (round lines still print)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -218,19 +222,21 @@ def main() -> None:
                 )
         methods = []
     if "game24-mcts" in methods or ("game24-rft" in methods and not args.rft_tokens_per_round):
-        results["runs"]["game24-mcts"] = run("game24-mcts", base, args.runs_dir)
+        results["runs"]["game24-mcts"] = run("game24-mcts", base, args.runs_dir, quiet=args.quiet)
     if "game24-qstar" in methods:
-        results["runs"]["game24-qstar"] = run("game24-qstar", replace(base, search="qstar"), args.runs_dir)
+        results["runs"]["game24-qstar"] = run(
+            "game24-qstar", replace(base, search="qstar"), args.runs_dir, quiet=args.quiet
+        )
     if "game24-rft" in methods:
         tokens = args.rft_tokens_per_round
         if not tokens:
             hist = results["runs"]["game24-mcts"]["history"]
             tokens = max(1, round(sum(m["tokens"] for m in hist) / len(hist)))
         rft = rft_config(base, max_tokens_per_round=tokens, problems_per_round=4 * base.problems_per_round)
-        results["runs"]["game24-rft"] = run("game24-rft", rft, args.runs_dir)
+        results["runs"]["game24-rft"] = run("game24-rft", rft, args.runs_dir, quiet=args.quiet)
     if "countdown-4-mcts" in methods:
         cd = replace(base, task="countdown-4", rounds=args.countdown_rounds or base.rounds)
-        results["runs"]["countdown-4-mcts"] = run("countdown-4-mcts", cd, args.runs_dir)
+        results["runs"]["countdown-4-mcts"] = run("countdown-4-mcts", cd, args.runs_dir, quiet=args.quiet)
     if args.sft_oracle:
         results["sft-oracle"] = sft_oracle(args.sft_oracle, base)
     results["summary"] = {

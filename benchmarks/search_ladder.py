@@ -49,7 +49,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import RESULTS, write_json
+from benchmarks.common import RESULTS, progress, write_json
 from qstar.policy.base import Usage
 from qstar.policy.loading import load_policy
 from qstar.rewards.registry import make_scorer
@@ -563,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--engine-expansions", type=int, default=64)
     ap.add_argument("--engine-batch", type=int, default=8)
     ap.add_argument("--out", default=None, help="JSON path (the .md goes next to it)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar (result lines still print)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -582,31 +583,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     units = [(t, s) for t in tasks for s in searches]
     entries: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def report(unit: tuple[str, str], entry: dict[str, Any]) -> None:
-        entries[unit] = entry
-        cells = " ".join(f"{entry['budgets'][str(b)]['success']:4.0%}" for b in budgets)
-        print(f"{unit[0]:12s} {unit[1]:17s} {cells}  ({entry['wall_seconds']:.0f}s)", flush=True)
+    with progress(len(units), "search ladder (task x search)", quiet=args.quiet) as bar:
 
-    if args.jobs > 1 and len(units) > 1:
-        # Longest first: the wide BFS, then the model-guided searches that run to 128 expansions.
-        heavy = ("tot_bfs", "qstar", "mcts", "beam", "tot_dfs")
-        order = sorted(
-            units, key=lambda u: (heavy.index(u[1]) if u[1] in heavy else len(heavy), u[0] == "game24")
-        )
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            args.jobs, mp_context=ctx, initializer=_init_worker, initargs=(args.model, args.threads)
-        ) as pool:
-            futures = {
-                pool.submit(_run_unit, t, s, limits.get(t), budgets, args.seed, args.verify): (t, s)
-                for t, s in order
-            }
-            for fut in as_completed(futures):
-                report(futures[fut], fut.result())
-    else:
-        _WORKER["policy"] = policy
-        for t, s in units:
-            report((t, s), _run_unit(t, s, limits.get(t), budgets, args.seed, args.verify))
+        def report(unit: tuple[str, str], entry: dict[str, Any]) -> None:
+            entries[unit] = entry
+            cells = " ".join(f"{entry['budgets'][str(b)]['success']:4.0%}" for b in budgets)
+            bar.print(f"{unit[0]:12s} {unit[1]:17s} {cells}  ({entry['wall_seconds']:.0f}s)")
+            bar.advance(description=f"search ladder: done {unit[0]} {unit[1]}")
+
+        if args.jobs > 1 and len(units) > 1:
+            # Longest first: the wide BFS, then the model-guided searches that run to 128 expansions.
+            heavy = ("tot_bfs", "qstar", "mcts", "beam", "tot_dfs")
+            order = sorted(
+                units, key=lambda u: (heavy.index(u[1]) if u[1] in heavy else len(heavy), u[0] == "game24")
+            )
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(
+                args.jobs, mp_context=ctx, initializer=_init_worker, initargs=(args.model, args.threads)
+            ) as pool:
+                futures = {
+                    pool.submit(_run_unit, t, s, limits.get(t), budgets, args.seed, args.verify): (t, s)
+                    for t, s in order
+                }
+                for fut in as_completed(futures):
+                    report(futures[fut], fut.result())
+        else:
+            _WORKER["policy"] = policy
+            for t, s in units:
+                report((t, s), _run_unit(t, s, limits.get(t), budgets, args.seed, args.verify))
 
     results: dict[str, Any] = {}
     for task_name in tasks:
