@@ -32,8 +32,8 @@ def test_rule_steps_reproducible_from_the_rng():
 
 def test_rules_fraction_needs_a_rule_generator():
     with pytest.raises(ConfigError, match="rules_fraction"):
-        LoopConfig(task="arith")
-    LoopConfig(task="arith", rules_fraction=0)
+        LoopConfig(task="arith", rules_fraction=0.3)
+    LoopConfig(task="arith")
     with pytest.raises(ConfigError, match="rules_fraction"):
         LoopConfig(rules_fraction=1.0)
 
@@ -50,3 +50,26 @@ def _state_of(task, prompt):
 def test_split_choice_cuts_before_the_result():
     assert split_choice("10 - 4 = 6 (left: 5 6 6)") == ("10 - 4", " = 6 (left: 5 6 6)")
     assert split_choice("The answer is 6") == ("", "The answer is 6")
+
+
+def test_loop_with_rule_lines_runs_and_is_reproducible(tmp_path):
+    from qstar.training.expert_iteration import run_loop
+
+    tiny = dict(
+        rounds=1,
+        problems_per_round=2,
+        search_budget=8,
+        n_layer=1,
+        n_head=2,
+        n_embd=32,
+        block_size=128,
+        train_steps=2,
+        batch_size=6,
+        num_eval_problems=2,
+        eval_budget=3,
+        rules_fraction=0.5,
+    )
+    a = run_loop(LoopConfig(**tiny), tmp_path / "a")
+    b = run_loop(LoopConfig(**tiny), tmp_path / "b")
+    assert a[0]["lm_loss"] is not None  # rule lines train the LM even before any solved state
+    assert a[0]["lm_loss"] == b[0]["lm_loss"]

@@ -64,15 +64,15 @@ class LoopConfig:
     n_head: int = 4
     n_embd: int = 96
     block_size: int = 256
-    train_steps: int = 300
-    batch_size: int = 96
+    train_steps: int = 200
+    batch_size: int = 64
     value_batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.1
     value_loss_weight: float = 1.0
     balance_values: bool = True
     policy_smoothing: float = 0.25
-    rules_fraction: float = 0.33  # share of each policy batch drawn from loop_data.rule_steps
+    rules_fraction: float = 0.0  # share of each policy batch drawn from loop_data.rule_steps
     value_discount: float = 0.9
     # evaluation
     eval_split: str = "val"
