@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, write_json
+from benchmarks.common import RESULTS, progress, write_json
 from qstar.errors import ConfigError
 from qstar.policy.loading import load_policy
 from qstar.policy.tinygpt.checkpoint import save_checkpoint
@@ -73,8 +73,24 @@ NS = (1, 2, 4, 8, 16, 32, 64)
 COST_NS = (1, 4, 16, 64)
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+_BAR: list[Any] = []  # the progress bar of main(), if any
+
+
+def log(msg: str, *, done: int = 0) -> None:
+    """A timestamped result line; ``done`` units of work finished (advances the bar)."""
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    if _BAR:
+        _BAR[0].print(line)
+        _BAR[0].advance(done)
+    else:
+        print(line, flush=True)
+
+
+def work_units(args) -> int:
+    """What main() reports progress in: sampling, labelling, each reward model trained, each
+    (task, Q variant) learned and each (task, search method) evaluated."""
+    arith = bool(args.only & {"bon", "cost"})
+    return 2 * arith + 3 * ("bon" in args.only) + 4 * ("cost" in args.only) + 16 * ("qstar" in args.only)
 
 
 # -- arith data --------------------------------------------------------------------------------
@@ -262,7 +278,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
         "finished": round(100 * float(np.mean([[a is not None for a in row] for row in answers])), 2),
         "cpu_seconds": round(time.process_time() - start, 1),
     }
-    log(f"arith policy: {out['policy']}")
+    log(f"arith policy: {out['policy']}", done=1)
     n_cost = args.cost_problems if "cost" in args.only else 0
     start = time.process_time()
     data, spent = labelled_paths(
@@ -270,7 +286,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
     )
     out["labels"] = {"paths": len(data), "steps": sum(len(d["steps"]) for d in data), **spent}
     out["labels"]["cpu_seconds"] = round(time.process_time() - start, 1)
-    log(f"arith labels: {out['labels']}")
+    log(f"arith labels: {out['labels']}", done=1)
     test_truth = [
         t
         for comps in test[: args.test_problems]
@@ -303,7 +319,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
             "met": gap >= 5,
             "best_prm_variant_at_16": best_prm,
         }
-        log(f"best-of-N: {acc}")
+        log(f"best-of-N: {acc}", done=3)
     if "cost" in args.only and n_cost:
         sub = [d for d in data if d["problem"] in set(train_problems[:n_cost])]
         truths = [t for d in sub for t in d["truth"]]
@@ -332,7 +348,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
                     },
                 }
             )
-            log(f"cost N={n}: {rows[-1]}")
+            log(f"cost N={n}: {rows[-1]}", done=1)
         out["cost"] = rows
 
 
@@ -388,6 +404,7 @@ def run_search_methods(policy, args, out: dict[str, Any]) -> None:
         learned = {}
         for variant in ("shipped_head", "reset_head"):
             learned[variant] = learn_q(policy, task, trees, args, reset_head=variant == "reset_head")
+            log(f"{name} learned Q ({variant}): {learned[variant][1]}", done=1)
             info[variant] = learned[variant][1]
         methods = {
             "blind": ("blind", None),
@@ -420,7 +437,7 @@ def run_search_methods(policy, args, out: dict[str, Any]) -> None:
                 },
                 "cpu_seconds": round(time.process_time() - start, 1),
             }
-            log(f"{name} {method}: {table[method]}")
+            log(f"{name} {method}: {table[method]}", done=1)
         results[name] = {
             "q_training": info,
             "methods": table,
@@ -500,6 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tree-problems", type=int, default=80)
     ap.add_argument("--tree-budget", type=int, default=30)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--quiet", action="store_true", help="no progress bar (result lines still print)")
     args = ap.parse_args(argv)
     args.only = set(args.only.split(","))
     args.search_problems = {k: int(v) for k, v in (kv.split("=") for kv in args.search_problems.split(","))}
@@ -512,10 +530,15 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()}
     }
     start = time.process_time()
-    if args.only & {"bon", "cost"}:
-        run_arith(load_policy(args.arith_model) if args.arith_model else policy, args, out)
-    if "qstar" in args.only:
-        run_search_methods(policy, args, out)
+    with progress(work_units(args), "rewards benchmark", quiet=args.quiet) as bar:
+        _BAR.append(bar)
+        try:
+            if args.only & {"bon", "cost"}:
+                run_arith(load_policy(args.arith_model) if args.arith_model else policy, args, out)
+            if "qstar" in args.only:
+                run_search_methods(policy, args, out)
+        finally:
+            _BAR.clear()
     out["cpu_seconds"] = round(time.process_time() - start, 1)
     path = write_json("rewards", out, args.out)
     plot(out, path.with_suffix(".png") if args.out else RESULTS / "rewards.png")
