@@ -73,3 +73,31 @@ def test_loop_with_rule_lines_runs_and_is_reproducible(tmp_path):
     b = run_loop(LoopConfig(**tiny), tmp_path / "b")
     assert a[0]["lm_loss"] is not None  # rule lines train the LM even before any solved state
     assert a[0]["lm_loss"] == b[0]["lm_loss"]
+
+
+def test_rules_warmup_teaches_lines_before_round_one(tmp_path):
+    from qstar.policy.tinygpt.checkpoint import load_checkpoint
+    from qstar.training.expert_iteration import run_loop
+    from qstar.training.runs import RunDir
+
+    tiny = dict(
+        rounds=1,
+        problems_per_round=2,
+        search_budget=8,
+        n_layer=1,
+        n_head=2,
+        n_embd=32,
+        block_size=128,
+        train_steps=2,
+        batch_size=6,
+        num_eval_problems=2,
+        eval_budget=3,
+        rules_warmup_steps=3,
+    )
+    run_loop(LoopConfig(**tiny), tmp_path / "warm")
+    run_loop(LoopConfig(**{**tiny, "rules_warmup_steps": 0}), tmp_path / "cold")
+    warm = load_checkpoint(tmp_path / "warm" / "checkpoints" / "round-0000").model.state_dict()
+    cold = load_checkpoint(tmp_path / "cold" / "checkpoints" / "round-0000").model.state_dict()
+    assert any(not (warm[k] == cold[k]).all() for k in warm)  # round 0 is the warmed-up model
+    counters = RunDir(tmp_path / "warm").load_round(1).counters
+    assert counters["rules_warmup"]["rules_warmup_steps"] == 3

@@ -45,6 +45,7 @@ CONFIG_FLAGS = {
     "eval_every": "eval_every",
     "max_tokens_per_round": "max_tokens_per_round",
     "rules_fraction": "rules_fraction",
+    "rules_warmup_steps": "rules_warmup_steps",
 }
 RFT_FLAGS = {"samples": "samples_per_problem", "sampler": "sampler"}
 LOOP_FLAGS = {"search": "search", "search_budget": "search_budget"}
@@ -90,6 +91,7 @@ def _options(fn: Callable) -> Callable:
             "share of each policy batch made of random legal steps at random rule-generated states "
             "(teaches writing legal lines; 0 turns it off)",
         ),
+        "rules_warmup_steps": (int, "updates on such rule lines alone before the first round"),
     }
     options = [_config_option(f, CONFIG_FLAGS[f], kind, h) for f, (kind, h) in helps.items()]
     options += [

@@ -29,6 +29,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,7 @@ def update(
     rules_rng = random.Random(derive_seed(config.seed, "rules", round_index))
 
     def draw_rules(n: int) -> list[Any]:
-        pairs = rule_steps(task, n, rules_rng, held_out) if n else []
-        out = []
-        for prompt, step in pairs:
-            choice, rest = split_choice(step)
-            example = LMExample(prompt + choice, rest + "\n")
-            out.append(encode_lm_example(tokenizer, example, block_size=block, append_eos=False))
-        return out
+        return rule_examples(task, n, rules_rng, held_out, tokenizer, block) if n else []
 
     def draw(pool: Sequence[int], n: int) -> list[int]:
         return [pool[i] for i in torch.randint(len(pool), (n,), generator=gen).tolist()]
@@ -184,6 +179,57 @@ def update(
     }
 
 
+def rule_examples(
+    task: Task, n: int, rng: random.Random, held_out: frozenset[str], tokenizer: Tokenizer, block: int
+) -> list[Any]:
+    """``n`` encoded LM examples of :func:`~qstar.training.loop_data.rule_steps`: the prompt
+    plus the step's choice is context, only the rest (:func:`split_choice`) is trained."""
+    out = []
+    for prompt, step in rule_steps(task, n, rng, held_out):
+        choice, rest = split_choice(step)
+        example = LMExample(prompt + choice, rest + "\n")
+        out.append(encode_lm_example(tokenizer, example, block_size=block, append_eos=False))
+    return out
+
+
+def rules_warmup(
+    model: GPT,
+    tokenizer: Tokenizer,
+    task: Task,
+    held_out: frozenset[str],
+    config: LoopConfig,
+) -> dict[str, float]:
+    """``config.rules_warmup_steps`` LM steps on rule lines only (:func:`rule_examples`), before
+    the first round: the random model learns to write legal lines (results and numbers left)
+    without any preference between steps. Its own optimizer and schedule (warm-up, cosine);
+    deterministic from the run's seed."""
+    steps = config.rules_warmup_steps
+    sft = replace(sft_config(config), steps=steps)
+    optimizer = _make_optimizer(model, sft)
+    rng = random.Random(derive_seed(config.seed, "rules-warmup"))
+    block, loss = model.config.block_size, 0.0
+    model.train()
+    try:
+        for step in range(steps):
+            batch = make_lm_batch(
+                rule_examples(task, config.batch_size, rng, held_out, tokenizer, block),
+                pad_id=tokenizer.pad_id,
+            )
+            m = train_step(
+                model,
+                optimizer,
+                batch,
+                None,
+                lr=lr_at(step, steps, sft),
+                grad_clip=sft.grad_clip,
+                value_loss_weight=0.0,
+            )
+            loss = m["lm_loss"]
+    finally:
+        model.eval()
+    return {"rules_warmup_steps": steps, "rules_warmup_final_lm_loss": loss}
+
+
 def make_optimizer(model: GPT, config: LoopConfig) -> torch.optim.Optimizer:
     return _make_optimizer(model, sft_config(config))
 
@@ -218,6 +264,11 @@ def _open_run(config: LoopConfig, rd: RunDir, resume: bool) -> tuple[GPT, Tokeni
         gpt = GPTConfig(tokenizer.vocab_size, config.block_size, config.n_layer, config.n_head, config.n_embd)
         model = GPT(gpt, seed=config.seed).eval()
         replay, counters, history = Replay(), _fresh_counters(), []
+        if config.rules_warmup_steps:
+            cpu = time.process_time()
+            task = get_task(config.task)
+            counters["rules_warmup"] = rules_warmup(model, tokenizer, task, held_out_texts(task), config)
+            counters["train_cpu_seconds"] += time.process_time() - cpu
         optimizer = make_optimizer(model, config)
         rd.save_checkpoint(0, model, tokenizer, meta={"trainer": f"loop-{config.method}", "round": 0})
         rd.commit_round(0, optimizer=optimizer, replay=replay.to_json(), counters=counters, history=history)

@@ -73,6 +73,7 @@ class LoopConfig:
     balance_values: bool = True
     policy_smoothing: float = 0.25
     rules_fraction: float = 0.0  # share of each policy batch drawn from loop_data.rule_steps
+    rules_warmup_steps: int = 0  # LM steps on rule lines alone before round 1
     value_discount: float = 0.9
     # evaluation
     eval_split: str = "val"
@@ -158,13 +159,17 @@ class LoopConfig:
         if self.search_knobs is not None:
             make_config(self.search, **self.search_knobs)  # an unknown knob fails here
         task = get_task(self.task)  # an unknown task fails here, listing the valid ones
-        if self.rules_fraction > 0:
+        _check(
+            isinstance(self.rules_warmup_steps, int) and self.rules_warmup_steps >= 0,
+            f"rules_warmup_steps must be an integer >= 0, got {self.rules_warmup_steps!r}",
+        )
+        if self.rules_fraction > 0 or self.rules_warmup_steps > 0:
             try:
                 generate_problems(task, 1, random.Random(0), frozenset(), "check")
             except ConfigError:
                 raise ConfigError(
-                    f"loop config: rules_fraction {self.rules_fraction} needs problems generated from "
-                    f"the rules, which task {self.task!r} does not have: set rules_fraction to 0"
+                    "loop config: rules_fraction / rules_warmup_steps need problems generated from "
+                    f"the rules, which task {self.task!r} does not have: set them to 0"
                 ) from None
 
     @property
