@@ -90,7 +90,8 @@ def work_units(args) -> int:
     """What main() reports progress in: sampling, labelling, each reward model trained, each
     (task, Q variant) learned and each (task, search method) evaluated."""
     arith = bool(args.only & {"bon", "cost"})
-    return 2 * arith + 3 * ("bon" in args.only) + 4 * ("cost" in args.only) + 16 * ("qstar" in args.only)
+    searched = 8 * len(args.search_problems) * ("qstar" in args.only)
+    return 2 * arith + 3 * ("bon" in args.only) + 4 * ("cost" in args.only) + searched
 
 
 # -- arith data --------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def run_search_methods(policy, args, out: dict[str, Any]) -> None:
     tok = policy.tokenizer
     random_head = TinyGPTPolicy(GPT(policy.model.config, seed=12345), tok, name="random-value-head")
     results = {}
-    for name in ("game24", "countdown-6"):
+    for name in args.search_problems:  # the tasks named there, in that order
         task = get_task(name)
         start = time.process_time()
         value = ValueHeadScorer(task, policy)
@@ -512,7 +513,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--headline", default="prm_soft_min", help="the PRM variant the +5 goal is judged on")
     ap.add_argument("--cost-target", choices=["hard", "soft"], default="soft")
-    ap.add_argument("--search-problems", default="game24=50,countdown-6=20", help="test problems per task")
+    ap.add_argument(
+        "--search-problems",
+        default="game24=50,countdown-6=20",
+        help="tasks searched and test problems of each",
+    )
     ap.add_argument("--search-budget", type=int, default=50)
     ap.add_argument("--tree-problems", type=int, default=80)
     ap.add_argument("--tree-budget", type=int, default=30)
