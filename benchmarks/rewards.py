@@ -367,7 +367,8 @@ def learn_q(policy, task, trees, args, *, reset_head: bool) -> tuple[QValueScore
     re-initialises its value head first, so the head knows only the Bellman targets."""
     start, model = time.process_time(), copy.deepcopy(policy.model)
     if reset_head:
-        torch.nn.init.normal_(model.value_head.weight, 0.0, 0.02)
+        gen = torch.Generator().manual_seed(args.seed)  # not the global RNG: reproducible
+        torch.nn.init.normal_(model.value_head.weight, 0.0, 0.02, generator=gen)
         torch.nn.init.zeros_(model.value_head.bias)
     config = ValueTrainConfig(epochs=args.epochs, batch_size=64, lr=5e-4, patience=2, seed=args.seed)
     info: dict[str, Any] = {}
@@ -480,12 +481,14 @@ def plot(out: dict[str, Any], path) -> None:
         axes[1].legend(fontsize=7)
     if "qstar" in out:
         width = 0.15
+        budget = 0
         for k, res in enumerate(out["qstar"].values()):
             for m, (method, row) in enumerate(res["methods"].items()):
-                key = f"solved@{max(int(c.split('@')[1]) for c in row if c.startswith('solved@'))}"
-                axes[2].bar(k + m * width, row[key], width, label=method if k == 0 else None)
-        axes[2].set_xticks([0.3, 1.3], list(out["qstar"]))
-        axes[2].set(ylabel="% solved at the largest budget", title="search at equal expansions")
+                budget = min(int(c.split("@")[1]) for c in row if c.startswith("solved@"))
+                axes[2].bar(k + m * width, row[f"solved@{budget}"], width, label=method if k == 0 else None)
+        tasks = list(out["qstar"])
+        axes[2].set_xticks([k + 0.375 for k in range(len(tasks))], tasks)
+        axes[2].set(ylabel=f"% solved within {budget} expansions", title="search at equal expansions")
         axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
