@@ -7,6 +7,20 @@ from qstar.tasks.registry import get_task
 from qstar.training.loop_config import LoopConfig
 from qstar.training.loop_data import held_out_headers, held_out_texts, rule_steps, split_choice
 
+TINY_ONE_ROUND = dict(
+    rounds=1,
+    problems_per_round=2,
+    search_budget=8,
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    block_size=128,
+    train_steps=2,
+    batch_size=6,
+    num_eval_problems=2,
+    eval_budget=3,
+)
+
 
 @pytest.mark.parametrize("name", ["game24", "countdown-4"])
 def test_rule_steps_are_legal_and_never_held_out(name):
@@ -55,20 +69,7 @@ def test_split_choice_cuts_before_the_result():
 def test_loop_with_rule_lines_runs_and_is_reproducible(tmp_path):
     from qstar.training.expert_iteration import run_loop
 
-    tiny = dict(
-        rounds=1,
-        problems_per_round=2,
-        search_budget=8,
-        n_layer=1,
-        n_head=2,
-        n_embd=32,
-        block_size=128,
-        train_steps=2,
-        batch_size=6,
-        num_eval_problems=2,
-        eval_budget=3,
-        rules_fraction=0.5,
-    )
+    tiny = {**TINY_ONE_ROUND, "rules_fraction": 0.5}
     a = run_loop(LoopConfig(**tiny), tmp_path / "a")
     b = run_loop(LoopConfig(**tiny), tmp_path / "b")
     assert a[0]["lm_loss"] is not None  # rule lines train the LM even before any solved state
@@ -80,20 +81,7 @@ def test_rules_warmup_teaches_lines_before_round_one(tmp_path):
     from qstar.training.expert_iteration import run_loop
     from qstar.training.runs import RunDir
 
-    tiny = dict(
-        rounds=1,
-        problems_per_round=2,
-        search_budget=8,
-        n_layer=1,
-        n_head=2,
-        n_embd=32,
-        block_size=128,
-        train_steps=2,
-        batch_size=6,
-        num_eval_problems=2,
-        eval_budget=3,
-        rules_warmup_steps=3,
-    )
+    tiny = {**TINY_ONE_ROUND, "rules_warmup_steps": 3}
     run_loop(LoopConfig(**tiny), tmp_path / "warm")
     run_loop(LoopConfig(**{**tiny, "rules_warmup_steps": 0}), tmp_path / "cold")
     warm = load_checkpoint(tmp_path / "warm" / "checkpoints" / "round-0000").model.state_dict()
