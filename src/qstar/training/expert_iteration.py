@@ -249,7 +249,9 @@ def _fresh_counters() -> dict[str, Any]:
     }
 
 
-def _open_run(config: LoopConfig, rd: RunDir, resume: bool) -> tuple[GPT, Tokenizer, Any, Replay, dict, list]:
+def _open_run(
+    config: LoopConfig, rd: RunDir, resume: bool, task: Task, held_out: frozenset[str]
+) -> tuple[GPT, Tokenizer, Any, Replay, dict, list]:
     if resume:
         saved = rd.read_config()
         now = config.to_json()
@@ -266,8 +268,7 @@ def _open_run(config: LoopConfig, rd: RunDir, resume: bool) -> tuple[GPT, Tokeni
         replay, counters, history = Replay(), _fresh_counters(), []
         if config.rules_warmup_steps:
             cpu = time.process_time()
-            task = get_task(config.task)
-            counters["rules_warmup"] = rules_warmup(model, tokenizer, task, held_out_texts(task), config)
+            counters["rules_warmup"] = rules_warmup(model, tokenizer, task, held_out, config)
             counters["train_cpu_seconds"] += time.process_time() - cpu
         optimizer = make_optimizer(model, config)
         rd.save_checkpoint(0, model, tokenizer, meta={"trainer": f"loop-{config.method}", "round": 0})
@@ -305,7 +306,7 @@ def run_loop(
     task = get_task(config.task)
     held_out, headers = held_out_texts(task), held_out_headers(task)
     rd = RunDir(run_dir)
-    model, tokenizer, optimizer, replay, counters, history = _open_run(config, rd, resume)
+    model, tokenizer, optimizer, replay, counters, history = _open_run(config, rd, resume, task, held_out)
     eval_problems = task.problems(config.eval_split)[: config.num_eval_problems]
     workers = Workers(config.workers)
     logger = MetricsLogger(rd.metrics_file, trackers)
