@@ -36,54 +36,26 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import time
-from collections import Counter
 from typing import Any
 
 import numpy as np
 import torch
 
 from benchmarks.common import RESULTS, progress, write_json
+from benchmarks.rewards_arith import _BAR, best_of_n, log, make_arith_policy, run_arith
 from qstar.errors import ConfigError
 from qstar.policy.loading import load_policy
-from qstar.policy.tinygpt.checkpoint import save_checkpoint
-from qstar.policy.tinygpt.model import GPT, GPTConfig
+from qstar.policy.tinygpt.model import GPT
 from qstar.policy.tinygpt.policy import TinyGPTPolicy
-from qstar.policy.tinygpt.tokenizer import Tokenizer
-from qstar.rewards.labels import LabelRecord
-from qstar.rewards.prm import PRMScorer, aggregate_scores, auc
 from qstar.rewards.qvalue import QValueScorer
-from qstar.rewards.rollout import complete
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.registry import run_search
-from qstar.tasks.arith import BinOp, format_expression, solution_steps, value_of
 from qstar.tasks.registry import get_task
-from qstar.training.prm_train import (
-    ValueTrainConfig,
-    examples_from_labels,
-    fitted_q_iteration,
-    split_by_problem,
-    train_values,
-)
-from qstar.training.sft import LMExample, SFTConfig, train_sft
-from qstar.types import Budget, Problem
+from qstar.training.prm_train import ValueTrainConfig, fitted_q_iteration
+from qstar.types import Budget
 
-NS = (1, 2, 4, 8, 16, 32, 64)
-COST_NS = (1, 4, 16, 64)
-
-
-_BAR: list[Any] = []  # the progress bar of main(), if any
-
-
-def log(msg: str, *, done: int = 0) -> None:
-    """A timestamped result line; ``done`` units of work finished (advances the bar)."""
-    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-    if _BAR:
-        _BAR[0].print(line)
-        _BAR[0].advance(done)
-    else:
-        print(line, flush=True)
+__all__ = ["main", "best_of_n"]
 
 
 def work_units(args) -> int:
@@ -91,274 +63,7 @@ def work_units(args) -> int:
     (task, Q variant) learned and each (task, search method) evaluated."""
     arith = bool(args.only & {"bon", "cost"})
     searched = 8 * len(args.search_problems) * ("qstar" in args.only)
-    return 2 * arith + 3 * ("bon" in args.only) + 4 * ("cost" in args.only) + searched
-
-
-# -- arith data --------------------------------------------------------------------------------
-def sample_paths(task, policy, problems, n, args, seed):
-    """n completions of each problem's root, 8 problems per batched call."""
-    out = []
-    for i in range(0, len(problems), 8):
-        roots = [task.initial_state(p) for p in problems[i : i + 8]]
-        out += complete(task, policy, roots, num_samples=n, temperature=args.temperature, seed=seed + i)
-    return out
-
-
-def easy_arith(task, n: int, seed: int, exclude: set[str] = frozenset()) -> list:
-    """``n`` distinct expressions of 2-4 operations on operands 1-9 (seeded): short enough for a
-    1M-parameter GPT to learn the step format in minutes, while it still slips on arithmetic."""
-    rng, out = random.Random(seed), {}
-
-    def tree(k: int):
-        if k == 0:
-            return rng.randint(1, 9)
-        left = rng.randrange(k)
-        return BinOp(rng.choice("++--*"), tree(left), tree(k - 1 - left))
-
-    while len(out) < n:
-        text = format_expression(tree(rng.randint(2, 4)))
-        if text not in exclude and text not in out:
-            out[text] = task.parse_problem(text)
-    return [Problem(p.task, p.text, p.data, f"easy-{seed}/{i}") for i, p in enumerate(out.values())]
-
-
-def arith_problems(task, args) -> tuple[list, list]:
-    if args.arith_problems == "split":  # the end of train is unseen by the shipped SFT model
-        return task.problems("train")[-args.train_problems :], task.problems("test")[: args.test_problems]
-    test = easy_arith(task, args.test_problems, 1003)
-    return easy_arith(task, args.train_problems, 1001 + args.seed, {p.text for p in test}), test
-
-
-def make_arith_policy(path: str, args) -> None:
-    """A deliberately under-trained arith policy: imitation of oracle steps on easy problems."""
-    task, tok = get_task("arith"), Tokenizer()
-    exclude = {p.text for p in easy_arith(task, args.test_problems, 1003)}
-    problems = easy_arith(task, 20_000, 7, exclude)
-    lm = [
-        LMExample(task.render(task.initial_state(p)), "".join(s + "\n" for s in solution_steps(p)))
-        for p in problems
-    ]
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size), seed=args.seed)
-    config = SFTConfig(steps=args.arith_policy_steps, batch_size=64, lr=2e-3, log_every=100)
-    metrics = train_sft(
-        model, tok, lm, config=config, progress=False, on_log=lambda m: log(f"policy sft {m}")
-    )
-    meta = {"trainer": "benchmarks.rewards arith policy", "problems": len(lm), "metrics": metrics}
-    save_checkpoint(path, model, tok, meta=meta)
-    log(f"saved {path}")
-
-
-def truth(task, state) -> bool:
-    return value_of(state.content) == value_of(state.problem.text)
-
-
-def labelled_paths(task, policy, problems, args, rollouts_for):
-    """Train paths with the per-rollout outcomes of every step (rollouts_for(i) per step)."""
-    paths = sample_paths(task, policy, problems, args.paths, args, args.seed)
-    data, tokens, num_rollouts = [], 0, 0
-    for i, (problem, comps) in enumerate(zip(problems, paths, strict=True)):
-        uniq = {tuple(s.text for s in c.steps): c for c in comps if c.steps}
-        prefixes = {}
-        for steps in uniq:
-            for t in range(1, len(steps) + 1):
-                if steps[:t] not in prefixes:
-                    prefixes[steps[:t]] = task.replay(problem, steps[:t])
-        todo = [s for s in prefixes.values() if not task.is_terminal(s)]
-        rows = complete(task, policy, todo, num_samples=rollouts_for(i), seed=args.seed + 7919 * i)
-        outcomes = {}
-        for s, row in zip(todo, rows, strict=True):
-            outcomes[s.steps] = [c.end == "terminal" and task.outcome(c.state) == 1.0 for c in row]
-            tokens += sum(c.num_tokens for c in row)
-            num_rollouts += len(row)
-        for steps, comp in uniq.items():
-            prefixes = [task.replay(problem, steps[:t]) for t in range(1, len(steps) + 1)]
-            final_ok = comp.end == "terminal" and task.outcome(comp.state) == 1.0
-            data.append(
-                {
-                    "problem": problem,
-                    "steps": steps,
-                    "outcome": final_ok,
-                    "truth": [truth(task, s) for s in prefixes],
-                    "mc": [outcomes.get(s.steps, [task.outcome(s) == 1.0]) for s in prefixes],
-                }
-            )
-    return data, {"rollout_tokens": tokens, "rollouts": num_rollouts}
-
-
-def records(task, data, kind: str, n: int = 0) -> list[LabelRecord]:
-    """Label records: ``prm`` from the first ``n`` rollouts (hard: any success, soft: share),
-    ``orm`` with every step labelled by its path's outcome."""
-    out = []
-    for d in data:
-        if kind == "orm":
-            labels = (bool(d["outcome"]),) * len(d["steps"])
-            values = tuple(float(y) for y in labels)
-        else:
-            labels = tuple(any(o[:n]) for o in d["mc"])
-            values = tuple(float(np.mean(o[:n])) for o in d["mc"])
-        meta = {"problem_id": d["problem"].id, "method": "mc" if kind == "prm" else "outcome"}
-        root = task.render(task.initial_state(d["problem"]))
-        out.append(LabelRecord(root, d["steps"], labels, values, (), meta))
-    return out
-
-
-def train_scorer(base: GPT, tok, recs, args, target: str = "hard") -> tuple[GPT, dict]:
-    model = copy.deepcopy(base)
-    train, val = split_by_problem(examples_from_labels(recs, target), 0.1, args.seed)
-    config = ValueTrainConfig(
-        epochs=args.epochs, batch_size=64, lr=5e-4, patience=args.epochs, seed=args.seed
-    )
-    summary = train_values(model, tok, train, val, config)
-    keep = ("best_epoch", "num_train", "num_val", "seconds")
-    return model, {
-        **{k: summary[k] for k in keep},
-        "val": {k: summary["best"].get(k) for k in ("accuracy", "auc")},
-    }
-
-
-def score_test(task, model, tok, test) -> list[list[list[float]]]:
-    """Step scores of every sampled test path (one batched value call over all prefixes)."""
-    prm = PRMScorer(task, TinyGPTPolicy(model, tok))
-    paths = [c for comps in test for c in comps]
-    flat = [
-        row if c.steps else []
-        for c, row in zip(paths, prm.step_scores([c.state for c in paths]), strict=True)
-    ]
-    return [flat[i * len(test[0]) : (i + 1) * len(test[0])] for i in range(len(test))]
-
-
-def best_of_n(answers, correct, scores: dict[str, list], rng, draws: int) -> dict[str, dict[int, float]]:
-    """Accuracy of each selection rule at each N, averaged over random N-subsets of the samples.
-    ``answers[i][j]`` is sample j's final answer on problem i (None: unfinished)."""
-    rules = ["majority", "pass@n", *scores]
-    acc: dict[str, dict[int, float]] = {r: {} for r in rules}
-    n_total = len(answers[0])
-    for n in (x for x in NS if x <= n_total):
-        reps = 1 if n == n_total else draws
-        hits: Counter = Counter()
-        for i in range(len(answers)):
-            for _ in range(reps):
-                sub = [int(j) for j in rng.choice(n_total, n, replace=False) if answers[i][j] is not None]
-                if not sub:
-                    continue
-                votes = Counter(answers[i][j] for j in sub)
-                top = max(votes.values())
-                hits["majority"] += correct[i][next(j for j in sub if votes[answers[i][j]] == top)]
-                hits["pass@n"] += any(correct[i][j] for j in sub)
-                for rule, per in scores.items():
-                    hits[rule] += correct[i][max(sub, key=lambda j, per=per: (per[i][j], -j))]
-        for r in rules:
-            acc[r][n] = round(100 * hits[r] / (reps * len(answers)), 2)
-    return acc
-
-
-def path_scores(step_scores, how):
-    return [[aggregate_scores(r, how) if r else -1.0 for r in rows] for rows in step_scores]
-
-
-def step_quality(scores, truth_labels) -> dict[str, float]:
-    preds = [s >= 0.5 for s in scores]
-    return {
-        "step_accuracy": round(
-            100 * sum(p == t for p, t in zip(preds, truth_labels, strict=True)) / len(preds), 2
-        ),
-        "step_auc": round(auc(scores, truth_labels) or 0.0, 4),
-    }
-
-
-def run_arith(policy, args, out: dict[str, Any]) -> None:
-    task, tok, base = get_task("arith"), policy.tokenizer, policy.model
-    train_problems, test_problems = arith_problems(task, args)
-    start = time.process_time()
-    test = sample_paths(task, policy, test_problems, args.samples, args, args.seed + 10**6)
-    answers = [[c.state.content if c.end == "terminal" else None for c in comps] for comps in test]
-    correct = [[c.end == "terminal" and task.outcome(c.state) == 1.0 for c in comps] for comps in test]
-    out["policy"] = {
-        "temperature": args.temperature,
-        "sample_accuracy": round(100 * float(np.mean(correct)), 2),
-        "finished": round(100 * float(np.mean([[a is not None for a in row] for row in answers])), 2),
-        "cpu_seconds": round(time.process_time() - start, 1),
-    }
-    log(f"arith policy: {out['policy']}", done=1)
-    n_cost = args.cost_problems if "cost" in args.only else 0
-    start = time.process_time()
-    data, spent = labelled_paths(
-        task, policy, train_problems, args, lambda i: 64 if i < n_cost else args.label_rollouts
-    )
-    out["labels"] = {"paths": len(data), "steps": sum(len(d["steps"]) for d in data), **spent}
-    out["labels"]["cpu_seconds"] = round(time.process_time() - start, 1)
-    log(f"arith labels: {out['labels']}", done=1)
-    test_truth = [
-        t
-        for comps in test[: args.test_problems]
-        for c in comps[:8]
-        for t in (truth(task, s) for s in _prefixes(task, c))
-    ]
-    rng = np.random.default_rng(args.seed)
-    if "bon" in args.only:
-        prm_recs = records(task, data, "prm", args.label_rollouts)
-        models = {
-            "prm_hard": train_scorer(base, tok, prm_recs, args, "hard"),
-            "prm_soft": train_scorer(base, tok, prm_recs, args, "soft"),
-            "orm": train_scorer(base, tok, records(task, data, "orm"), args, "hard"),
-        }
-        scores, out["bon"] = {}, {"train": {}, "step_quality": {}}
-        for name, (model, info) in models.items():
-            steps = score_test(task, model, tok, test)
-            for how in ("min", "product", "last") if name != "orm" else ("last",):
-                scores[f"{name}_{how}" if name != "orm" else "orm"] = path_scores(steps, how)
-            flat = [s for rows in steps for row in rows[:8] for s in row]
-            out["bon"]["train"][name] = info
-            out["bon"]["step_quality"][name] = step_quality(flat, test_truth)
-        acc = best_of_n(answers, correct, scores, rng, args.draws)
-        out["bon"]["accuracy"] = acc
-        best_prm = max((k for k in acc if k.startswith("prm")), key=lambda k: acc[k].get(16, 0))
-        gap = acc[args.headline].get(16, 0) - acc["orm"].get(16, 0)
-        out["bon"]["goal_prm_minus_orm_at_16"] = {
-            "prm": args.headline,
-            "points": round(gap, 2),
-            "met": gap >= 5,
-            "best_prm_variant_at_16": best_prm,
-        }
-        log(f"best-of-N: {acc}", done=3)
-    if "cost" in args.only and n_cost:
-        sub = [d for d in data if d["problem"] in set(train_problems[:n_cost])]
-        truths = [t for d in sub for t in d["truth"]]
-        rows = []
-        for n in COST_NS:
-            hard = [any(o[:n]) for d in sub for o in d["mc"]]
-            soft = [float(np.mean(o[:n])) for d in sub for o in d["mc"]]
-            model, info = train_scorer(base, tok, records(task, sub, "prm", n), args, args.cost_target)
-            steps = score_test(task, model, tok, test)
-            flat = [s for rows_ in steps for row in rows_[:8] for s in row]
-            bon = best_of_n(answers, correct, {"prm_min": path_scores(steps, "min")}, rng, args.draws)
-            per_rollout = spent["rollout_tokens"] / max(1, spent["rollouts"])
-            open_steps = np.mean([len(o) > 1 for d in sub for o in d["mc"]])
-            rows.append(
-                {
-                    "n": n,
-                    "label_agreement_with_truth": round(
-                        100 * float(np.mean([h == t for h, t in zip(hard, truths, strict=True)])), 2
-                    ),
-                    "soft_label_auc_vs_truth": round(auc(soft, truths) or 0.0, 4),
-                    "rollout_tokens_per_step": round(float(n * per_rollout * open_steps), 1),
-                    "prm": {
-                        **step_quality(flat, test_truth),
-                        "bon16_accuracy": bon["prm_min"].get(16),
-                        **info,
-                    },
-                }
-            )
-            log(f"cost N={n}: {rows[-1]}", done=1)
-        out["cost"] = rows
-
-
-def _prefixes(task, completion):
-    s, out = task.initial_state(completion.state.problem), []
-    for step in completion.steps:
-        s = task.apply(s, step)
-        out.append(s)
-    return out
+    return 2 * arith + (3 + args.ceiling) * ("bon" in args.only) + 4 * ("cost" in args.only) + searched
 
 
 # -- Q* ----------------------------------------------------------------------------------------
@@ -515,6 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--headline", default="prm_soft_min", help="the PRM variant the +5 goal is judged on")
+    ap.add_argument(
+        "--ceiling", action="store_true", help="also a PRM on the answer key's step labels (diagnostic)"
+    )
     ap.add_argument("--cost-target", choices=["hard", "soft"], default="soft")
     ap.add_argument(
         "--search-problems",

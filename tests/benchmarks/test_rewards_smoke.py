@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `benchmarks` is a top-level package of the repository
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import rewards  # noqa: E402
+from benchmarks import rewards, rewards_arith  # noqa: E402
 
 
 def test_rewards_search_part_smoke(tiny_checkpoint, tmp_path):
@@ -42,3 +42,16 @@ def test_best_of_n_selection_rules():
     assert acc["good"][4] == 100.0  # the unfinished sample's score never counts
     assert acc["bad"][4] == 0.0
     assert acc["majority"][1] == acc["good"][1] == acc["bad"][1]  # N = 1: no choice to make
+
+
+def test_within_problem_auc_ignores_problem_difficulty():
+    # Problem 0: every score high; problem 1: every score low. Pooled, "high score = right"
+    # looks good; within each problem the scores rank the wrong sample first: AUC 0.
+    answers = [[1, 2, None], [3, 4, 5]]
+    correct = [[True, False, False], [False, True, False]]
+    per = [[0.8, 0.9, 1.0], [0.3, 0.1, 0.2]]
+    assert rewards_arith.within_problem_auc(answers, correct, per) == 0.0
+    flipped = [[0.9, 0.8, 0.0], [0.1, 0.3, 0.2]]
+    assert rewards_arith.within_problem_auc(answers, correct, flipped) == 1.0
+    # A problem whose samples are all right (or all wrong) says nothing about ranking.
+    assert rewards_arith.within_problem_auc([[1, 1]], [[True, True]], [[0.1, 0.2]]) is None
