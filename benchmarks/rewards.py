@@ -63,7 +63,12 @@ def work_units(args) -> int:
     (task, Q variant) learned and each (task, search method) evaluated."""
     arith = bool(args.only & {"bon", "cost"})
     searched = 8 * len(args.search_problems) * ("qstar" in args.only)
-    return 2 * arith + (3 + args.ceiling) * ("bon" in args.only) + 4 * ("cost" in args.only) + searched
+    return (
+        2 * arith
+        + (3 + args.ceiling + 2 * args.implicit) * ("bon" in args.only)
+        + 4 * ("cost" in args.only)
+        + searched
+    )
 
 
 # -- Q* ----------------------------------------------------------------------------------------
@@ -223,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--ceiling", action="store_true", help="also a PRM on the answer key's step labels (diagnostic)"
     )
+    ap.add_argument("--implicit", action="store_true", help="also an implicit PRM and ORM (Yuan et al.)")
+    ap.add_argument("--implicit-beta", type=float, default=0.5)
     ap.add_argument("--cost-target", choices=["hard", "soft"], default="soft")
     ap.add_argument(
         "--search-problems",

@@ -10,6 +10,9 @@ Diagnostics (``bon``), all on the finished test samples:
   hard, which does not help a reranker at all.
 - ``policy_logprob``: the generator's own summed log-probability of the path, a reranker
   that needs no labels and no training (a baseline every learned reward model should beat).
+- ``--implicit``: an implicit PRM on the hard MC labels and an implicit ORM on the outcomes
+  (:mod:`qstar.rewards.implicit_prm`, Yuan et al. 2024): the same comparison with the reward
+  read off the LM's token log-probabilities instead of a value head.
 - ``--ceiling``: a PRM trained exactly like the others but on the *true* step labels (the step
   keeps the expression's value, from the answer key). A diagnostic bound on what better labels
   could buy, not a method: no test-time path uses the answer key.
@@ -29,11 +32,13 @@ from qstar.policy.tinygpt.checkpoint import save_checkpoint
 from qstar.policy.tinygpt.model import GPT, GPTConfig
 from qstar.policy.tinygpt.policy import TinyGPTPolicy
 from qstar.policy.tinygpt.tokenizer import Tokenizer
+from qstar.rewards.implicit_prm import ImplicitPRMScorer
 from qstar.rewards.labels import LabelRecord
 from qstar.rewards.prm import PRMScorer, aggregate_scores, auc
 from qstar.rewards.rollout import complete
 from qstar.tasks.arith import BinOp, format_expression, solution_steps, value_of
 from qstar.tasks.registry import get_task
+from qstar.training.implicit_prm_train import ImplicitPRMConfig, train_implicit_prm
 from qstar.training.prm_train import (
     ValueTrainConfig,
     examples_from_labels,
@@ -170,6 +175,7 @@ def records(task, data, kind: str, n: int = 0) -> list[LabelRecord]:
 
 
 def train_scorer(base: GPT, tok, recs, args, target: str = "hard") -> tuple[GPT, dict]:
+    """A value-head reward model (PRM or ORM) trained from the policy checkpoint ``base``."""
     model = copy.deepcopy(base)
     train, val = split_by_problem(examples_from_labels(recs, target), 0.1, args.seed)
     config = ValueTrainConfig(
@@ -183,9 +189,20 @@ def train_scorer(base: GPT, tok, recs, args, target: str = "hard") -> tuple[GPT,
     }
 
 
-def score_test(task, model, tok, test) -> list[list[list[float]]]:
-    """Step scores of every sampled test path (one batched value call over all prefixes)."""
-    prm = PRMScorer(task, TinyGPTPolicy(model, tok))
+def train_implicit(base: GPT, tok, recs, args, target: str) -> tuple[GPT, dict]:
+    """An implicit PRM (``target`` hard/soft MC labels) or ORM (``outcome``) from ``base``."""
+    model = copy.deepcopy(base)
+    config = ImplicitPRMConfig(
+        beta=args.implicit_beta, target=target, epochs=args.epochs, patience=args.epochs, seed=args.seed
+    )
+    summary = train_implicit_prm(model, base, tok, recs, config)
+    keep = ("best_epoch", "num_train", "num_val", "seconds")
+    return model, {**{k: summary[k] for k in keep}, "val": {"auc": summary["best"].get("val_auc")}}
+
+
+def score_test(prm, test) -> list[list[list[float]]]:
+    """Step scores of every sampled test path from ``prm`` (anything with ``step_scores``: one
+    batched model call over all prefixes)."""
     paths = [c for comps in test for c in comps]
     flat = [
         row if c.steps else []
@@ -296,9 +313,19 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
         }
         if args.ceiling:
             models["ceiling_truth"] = train_scorer(base, tok, records(task, data, "truth"), args, "hard")
+        scorers = {name: PRMScorer(task, TinyGPTPolicy(m, tok)) for name, (m, _) in models.items()}
+        if args.implicit:
+            for name, recs, target in (
+                ("implicit_prm_hard", prm_recs, "hard"),
+                ("implicit_orm", records(task, data, "orm"), "outcome"),
+            ):
+                models[name] = train_implicit(base, tok, recs, args, target)
+                scorers[name] = ImplicitPRMScorer(
+                    task, TinyGPTPolicy(models[name][0], tok), policy, beta=args.implicit_beta
+                )
         scores, out["bon"] = {}, {"train": {}, "step_quality": {}}
-        for name, (model, info) in models.items():
-            steps = score_test(task, model, tok, test)
+        for name, (_, info) in models.items():
+            steps = score_test(scorers[name], test)
             for how in ("min", "product", "last") if name != "orm" else ("last",):
                 scores[f"{name}_{how}" if name != "orm" else "orm"] = path_scores(steps, how)
             flat = [s for rows in steps for row in rows[:8] for s in row]
@@ -328,7 +355,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
             hard = [any(o[:n]) for d in sub for o in d["mc"]]
             soft = [float(np.mean(o[:n])) for d in sub for o in d["mc"]]
             model, info = train_scorer(base, tok, records(task, sub, "prm", n), args, args.cost_target)
-            steps = score_test(task, model, tok, test)
+            steps = score_test(PRMScorer(task, TinyGPTPolicy(model, tok)), test)
             flat = [s for rows_ in steps for row in rows_[:8] for s in row]
             bon = best_of_n(answers, correct, {"prm_min": path_scores(steps, "min")}, rng, args.draws)
             per_rollout = spent["rollout_tokens"] / max(1, spent["rollouts"])
