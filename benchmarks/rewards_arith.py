@@ -261,6 +261,20 @@ def within_problem_auc(answers, correct, per) -> float | None:
     return round(float(np.mean(aucs)), 4) if aucs else None
 
 
+def top_pick_share(answers, per) -> float:
+    """Mean share of a problem's finished samples (all N) that give the same answer as the
+    top-scored sample: near the majority answer's share for a reranker that agrees with the
+    crowd, far below it for one that picks outliers (reward over-optimisation, Gao et al. 2022,
+    arXiv 2210.10760)."""
+    shares = []
+    for i, row in enumerate(answers):
+        done = [j for j, a in enumerate(row) if a is not None]
+        if done:
+            top = max(done, key=lambda j: (per[i][j], -j))
+            shares.append(sum(row[j] == row[top] for j in done) / len(done))
+    return round(float(np.mean(shares)), 4) if shares else 0.0
+
+
 def path_scores(step_scores, how):
     return [[aggregate_scores(r, how) if r else -1.0 for r in rows] for rows in step_scores]
 
@@ -337,7 +351,12 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
         out["bon"]["within_problem_auc"] = {
             rule: within_problem_auc(answers, correct, per) for rule, per in scores.items()
         }
+        out["bon"]["top_pick_answer_share"] = {
+            "majority": top_pick_share(answers, [[sum(a == x for x in row) for a in row] for row in answers]),
+            **{rule: top_pick_share(answers, per) for rule, per in scores.items()},
+        }
         log(f"within-problem AUC: {out['bon']['within_problem_auc']}")
+        log(f"answer share of the top pick: {out['bon']['top_pick_answer_share']}")
         best_prm = max((k for k in acc if k.startswith("prm_")), key=lambda k: acc[k].get(16, 0))
         gap = acc[args.headline].get(16, 0) - acc["orm"].get(16, 0)
         out["bon"]["goal_prm_minus_orm_at_16"] = {

@@ -55,3 +55,9 @@ def test_within_problem_auc_ignores_problem_difficulty():
     assert rewards_arith.within_problem_auc(answers, correct, flipped) == 1.0
     # A problem whose samples are all right (or all wrong) says nothing about ranking.
     assert rewards_arith.within_problem_auc([[1, 1]], [[True, True]], [[0.1, 0.2]]) is None
+
+
+def test_top_pick_share_tells_an_outlier_picker_from_the_crowd():
+    answers = [[5, 5, 5, 7, None]]
+    assert rewards_arith.top_pick_share(answers, [[0.9, 0.1, 0.1, 0.2, 1.0]]) == 0.75
+    assert rewards_arith.top_pick_share(answers, [[0.1, 0.1, 0.1, 0.9, 1.0]]) == 0.25
