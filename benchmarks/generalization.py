@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import write_json
-from qstar.policy.tinygpt.policy import default_checkpoint_dir
+from qstar.policy.tinygpt.policy import SHIPPED_CHECKPOINTS, shipped_checkpoint_dir
 from qstar.tasks.registry import get_task
 from qstar.training.loop_config import LoopConfig
 from qstar.training.workers import Workers, evaluate
@@ -28,8 +28,8 @@ SPLITS = ("train", "val", "test")
 
 
 def measure(checkpoint: str, limit: int, seed: int) -> dict[str, Any]:
-    if checkpoint == "default":
-        checkpoint = str(default_checkpoint_dir())
+    if checkpoint in SHIPPED_CHECKPOINTS:
+        checkpoint = str(shipped_checkpoint_dir(checkpoint))
     task, config = get_task("game24"), LoopConfig(task="game24", seed=seed)
     out: dict[str, Any] = {}
     for split in SPLITS:
@@ -45,7 +45,7 @@ def measure(checkpoint: str, limit: int, seed: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", action="append", required=True, help="checkpoint dir or default (repeatable)")
+    ap.add_argument("--model", action="append", required=True, help="checkpoint dir, default or sft-oracle (repeatable)")
     ap.add_argument("--limit", type=int, default=100, help="puzzles per split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)

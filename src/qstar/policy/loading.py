@@ -1,6 +1,8 @@
 """``--model`` strings -> policies, resolved once at the boundary (CLI, server, benchmarks).
 
-- ``default`` (or nothing): the shipped tiny GPT checkpoint in ``qstar/policy/tinygpt/weights``.
+- ``default`` (or nothing): the shipped tiny GPT checkpoint in ``qstar/policy/tinygpt/weights``
+  (the flagship loop's Game-of-24 model); ``sft-oracle``: the shipped imitation baseline (all
+  four tasks), in ``weights/sft-oracle``.
 - a directory path: a tiny GPT checkpoint written by ``qstar train``.
 - ``hf:/path/to/dir``: a local Hugging Face causal LM (extra ``[hf]``); never downloaded.
 - ``openai:NAME``: model ``NAME`` on an OpenAI-compatible server's completions endpoint
@@ -45,15 +47,15 @@ def load_policy(
     ``device``: ``cpu``/``cuda``; ``None`` means CPU for the tiny GPT and "CUDA when present"
     for ``hf:`` models.
     """
-    from qstar.policy.tinygpt.policy import TinyGPTPolicy, load_default_policy
+    from qstar.policy.tinygpt.policy import SHIPPED_CHECKPOINTS, TinyGPTPolicy, load_default_policy
 
     base_url = base_url or _BASE_URL.get()
     backend, sep, rest = (spec or "").partition(":")
     remote = sep and backend in ("openai", "openai-chat")
     if base_url and not remote:
         raise ConfigError(f"--base-url only applies to openai:NAME models, not {spec or 'default'!r}")
-    if spec is None or spec == "default":
-        return load_default_policy(device=device or "cpu")
+    if spec is None or spec in SHIPPED_CHECKPOINTS:
+        return load_default_policy(device=device or "cpu", name=spec or "default")
     if spec == "none":
         return None
     if sep and backend == "hf":
@@ -70,6 +72,6 @@ def load_policy(
     path = Path(spec)
     if not path.exists():
         raise CheckpointError(
-            f"model {spec!r}: no such checkpoint directory (use 'default', a path, hf:DIR or openai:NAME)"
+            f"model {spec!r}: no such checkpoint directory (use 'default', 'sft-oracle', a path, hf:DIR or openai:NAME)"
         )
     return TinyGPTPolicy.load(path, device=device or "cpu")

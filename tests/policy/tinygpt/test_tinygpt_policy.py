@@ -321,3 +321,18 @@ def test_a_repeated_prompt_in_one_call_gets_fresh_samples_not_clones():
     # The second copy continues the prompt's sample sequence: it equals the prompt's 2nd sample.
     assert [g[0].text for g in twice] == [g.text for g in once[0]]
     assert twice[0][0].text != twice[1][0].text
+
+
+def test_shipped_checkpoints_load_by_name():
+    """``default`` is the flagship loop's model, ``sft-oracle`` the imitation baseline it replaced;
+    each ships with its model card."""
+    from qstar.policy.loading import load_policy
+    from qstar.policy.tinygpt.policy import SHIPPED_CHECKPOINTS, shipped_checkpoint_dir
+
+    for name in SHIPPED_CHECKPOINTS:
+        assert (shipped_checkpoint_dir(name) / "MODEL_CARD.md").is_file()
+    default, oracle = load_policy("default"), load_policy("sft-oracle")
+    assert default.name == "default" and oracle.name == "sft-oracle"
+    assert default.model.config.n_layer == 3 and oracle.model.config.n_layer == 4
+    with pytest.raises(ConfigError, match="sft-oracle"):
+        shipped_checkpoint_dir("sft")

@@ -6,12 +6,19 @@ See :mod:`qstar.policy.tinygpt.model` for the network and
 
 from qstar.policy.tinygpt.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import GPT, GPTConfig, GPTOutput
-from qstar.policy.tinygpt.policy import TinyGPTPolicy, default_checkpoint_dir, load_default_policy
+from qstar.policy.tinygpt.policy import (
+    SHIPPED_CHECKPOINTS,
+    TinyGPTPolicy,
+    default_checkpoint_dir,
+    load_default_policy,
+    shipped_checkpoint_dir,
+)
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 
 __all__ = [
     "GPT",
     "Checkpoint",
+    "SHIPPED_CHECKPOINTS",
     "GPTConfig",
     "GPTOutput",
     "TinyGPTPolicy",
@@ -20,4 +27,5 @@ __all__ = [
     "load_checkpoint",
     "load_default_policy",
     "save_checkpoint",
+    "shipped_checkpoint_dir",
 ]

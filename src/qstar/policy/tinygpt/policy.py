@@ -47,23 +47,42 @@ from qstar.policy.tinygpt.checkpoint import CONFIG_FILE, load_checkpoint, save_c
 from qstar.policy.tinygpt.model import GPT, KVCache, expand_cache
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 
-__all__ = ["TinyGPTPolicy", "default_checkpoint_dir", "load_default_policy"]
+__all__ = [
+    "TinyGPTPolicy",
+    "SHIPPED_CHECKPOINTS",
+    "default_checkpoint_dir",
+    "shipped_checkpoint_dir",
+    "load_default_policy",
+]
+
+#: Checkpoints shipped inside the package, by ``--model`` name: ``default`` (the flagship loop's
+#: model, trained from random weights with no oracle data) and ``sft-oracle`` (the imitation
+#: baseline it replaced, trained on oracle solutions of all four tasks). Model cards sit next to
+#: the weights.
+SHIPPED_CHECKPOINTS = {"default": ".", "sft-oracle": "sft-oracle"}
 
 
 def default_checkpoint_dir() -> Path:
-    """Where the shipped checkpoint lives: ``qstar/policy/tinygpt/weights``."""
+    """Where the shipped default checkpoint lives: ``qstar/policy/tinygpt/weights``."""
     return Path(__file__).parent / "weights"
 
 
-def load_default_policy(device: str = "cpu") -> TinyGPTPolicy:
-    """The shipped tiny GPT; raises CheckpointError when it has not been trained yet."""
-    directory = default_checkpoint_dir()
+def shipped_checkpoint_dir(name: str) -> Path:
+    """The directory of a shipped checkpoint (:data:`SHIPPED_CHECKPOINTS`)."""
+    if name not in SHIPPED_CHECKPOINTS:
+        raise ConfigError(f"no shipped checkpoint {name!r}; choose from {', '.join(SHIPPED_CHECKPOINTS)}")
+    return (default_checkpoint_dir() / SHIPPED_CHECKPOINTS[name]).resolve()
+
+
+def load_default_policy(device: str = "cpu", *, name: str = "default") -> TinyGPTPolicy:
+    """A shipped tiny GPT (``default`` or ``sft-oracle``); CheckpointError when it is missing."""
+    directory = shipped_checkpoint_dir(name)
     if not (directory / CONFIG_FILE).is_file():
         raise CheckpointError(
-            f"no default checkpoint at {directory}; run `qstar train sft` to train one "
-            "(or pass a checkpoint directory explicitly)"
+            f"no {name} checkpoint at {directory}; train one with `qstar train rft` or "
+            "`qstar train sft` (or pass a checkpoint directory explicitly)"
         )
-    return TinyGPTPolicy.load(directory, device=device)
+    return TinyGPTPolicy.load(directory, device=device, name=name)
 
 
 @dataclass
