@@ -45,7 +45,9 @@ def measure(checkpoint: str, limit: int, seed: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", action="append", required=True, help="checkpoint dir, default or sft-oracle (repeatable)")
+    ap.add_argument(
+        "--model", action="append", required=True, help="checkpoint dir, default or sft-oracle (repeatable)"
+    )
     ap.add_argument("--limit", type=int, default=100, help="puzzles per split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
