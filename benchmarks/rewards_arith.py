@@ -193,7 +193,13 @@ def train_implicit(base: GPT, tok, recs, args, target: str) -> tuple[GPT, dict]:
     """An implicit PRM (``target`` hard/soft MC labels) or ORM (``outcome``) from ``base``."""
     model = copy.deepcopy(base)
     config = ImplicitPRMConfig(
-        beta=args.implicit_beta, target=target, epochs=args.epochs, patience=args.epochs, seed=args.seed
+        beta=args.implicit_beta,
+        target=target,
+        epochs=args.epochs,
+        batch_size=32,
+        lr=5e-4,
+        patience=args.epochs,
+        seed=args.seed,
     )
     summary = train_implicit_prm(model, base, tok, recs, config)
     keep = ("best_epoch", "num_train", "num_val", "seconds")

@@ -17,7 +17,6 @@ best epoch's weights kept.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -32,8 +31,8 @@ from qstar.policy.tinygpt.model import GPT
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 from qstar.rewards.labels import LabelRecord
 from qstar.rewards.prm import auc
-from qstar.training.prm_train import split_by_problem
-from qstar.training.sft import SFTConfig, lr_at
+from qstar.training.prm_train import EarlyStopping, ValueTrainConfig, split_by_problem, training_setup
+from qstar.training.sft import lr_at
 
 __all__ = ["ImplicitPRMConfig", "IMPLICIT_TARGETS", "encode_path", "train_implicit_prm"]
 
@@ -41,34 +40,20 @@ IMPLICIT_TARGETS = ("hard", "soft", "outcome")
 
 
 @dataclass(frozen=True)
-class ImplicitPRMConfig:
-    """Knobs of :func:`train_implicit_prm` (module docstring)."""
+class ImplicitPRMConfig(ValueTrainConfig):
+    """Knobs of :func:`train_implicit_prm`: those of value training (epochs, batch size, lr,
+    patience, validation share, seed; ``num_bins`` and ``device`` unused) plus ``beta`` and
+    ``target`` (module docstring)."""
 
     beta: float = 0.5
     target: str = "soft"
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 5e-4
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    val_frac: float = 0.1
-    patience: int = 2
-    seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.target not in IMPLICIT_TARGETS:
             raise ConfigError(f"ImplicitPRMConfig.target must be one of {', '.join(IMPLICIT_TARGETS)}")
-        for name in ("epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"ImplicitPRMConfig.{name} must be an integer >= 1, got {value!r}")
-        for name in ("beta", "lr"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"ImplicitPRMConfig.{name} must be > 0, got {value!r}")
-        if not 0 <= self.val_frac < 1:
-            raise ConfigError(f"ImplicitPRMConfig.val_frac must be in [0, 1), got {self.val_frac!r}")
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta > 0):
+            raise ConfigError(f"ImplicitPRMConfig.beta must be > 0, got {self.beta!r}")
 
 
 @dataclass(frozen=True)
@@ -177,13 +162,9 @@ def train_implicit_prm(
         return loss, torch.sigmoid(q[known]).detach(), targets[known]
 
     total = config.epochs * math.ceil(len(train) / bs)
-    schedule = SFTConfig(
-        epochs=config.epochs, lr=config.lr, min_lr_ratio=config.min_lr_ratio, warmup_frac=0.0
-    )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
+    optimizer, schedule, generator = training_setup(model, config)
     history: list[dict[str, Any]] = []
-    best_loss, best_epoch, best_state, bad, step = math.inf, 0, None, 0, 0
+    stopper, step = EarlyStopping(model, config.patience, config.min_delta), 0
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
@@ -208,25 +189,18 @@ def train_implicit_prm(
             record["val_loss"] = sum(float(l_) * len(s) for l_, s, _ in parts) / max(1, len(scores))
             record["val_auc"] = auc(scores, [y >= 0.5 for y in ys])
         record["seconds"] = round(time.perf_counter() - start, 2)
-        loss_now = record.get("val_loss", -epoch)
-        record["best"] = loss_now < best_loss - 1e-4
+        record["best"] = stopper.update(epoch, record.get("val_loss", -epoch))  # no val: always
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if record["best"]:
-            best_loss, best_epoch, bad = loss_now, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-            if bad >= config.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if stopper.stop:
+            break
+    stopper.restore()
     model.eval()
     return {
         "history": history,
-        "best_epoch": best_epoch,
-        "best": next((h for h in history if h["epoch"] == best_epoch), {}),
+        "best_epoch": stopper.best_epoch,
+        "best": next((h for h in history if h["epoch"] == stopper.best_epoch), {}),
         "num_train": len(train),
         "num_val": len(val),
         "seconds": round(time.perf_counter() - start, 2),

@@ -65,6 +65,8 @@ __all__ = [
     "split_by_problem",
     "predict",
     "train_values",
+    "EarlyStopping",
+    "training_setup",
     "fitted_q_iteration",
     "load_trees",
 ]
@@ -201,6 +203,48 @@ def _val_metrics(
     return metrics
 
 
+def training_setup(
+    model: torch.nn.Module, config: ValueTrainConfig
+) -> tuple[torch.optim.Optimizer, SFTConfig, torch.Generator]:
+    """AdamW, the learning-rate schedule (no warm-up, cosine to ``min_lr_ratio``, read with
+    :func:`~qstar.training.sft.lr_at`) and the seeded shuffling generator of epoch training."""
+    schedule = SFTConfig(
+        epochs=config.epochs, lr=config.lr, min_lr_ratio=config.min_lr_ratio, warmup_frac=0.0
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return optimizer, schedule, torch.Generator().manual_seed(config.seed)
+
+
+class EarlyStopping:
+    """Early stopping on a validation loss; keeps a copy of the best epoch's weights.
+
+    ``update(epoch, loss)`` returns whether the epoch improved on the best loss by more than
+    ``min_delta``; ``stop`` turns true after ``patience`` epochs in a row without improvement;
+    ``restore()`` loads the best weights back (the last ones when no epoch improved)."""
+
+    def __init__(self, model: torch.nn.Module, patience: int, min_delta: float = 1e-4) -> None:
+        self.model, self.patience, self.min_delta = model, patience, min_delta
+        self.best_loss, self.best_epoch, self.bad_epochs = math.inf, 0, 0
+        self._state: dict[str, Any] | None = None
+
+    def update(self, epoch: int, loss: float) -> bool:
+        improved = loss < self.best_loss - self.min_delta
+        if improved:
+            self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
+            self._state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    @property
+    def stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+    def restore(self) -> None:
+        if self._state is not None:
+            self.model.load_state_dict(self._state)
+
+
 def train_values(
     model: GPT,
     tokenizer: Tokenizer,
@@ -229,14 +273,10 @@ def train_values(
     ]
     steps_per_epoch = math.ceil(len(enc) / bs)
     total = config.epochs * steps_per_epoch
-    schedule = SFTConfig(
-        epochs=config.epochs, lr=config.lr, min_lr_ratio=config.min_lr_ratio, warmup_frac=0.0
-    )
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
+    optimizer, schedule, generator = training_setup(model, config)
     history: list[dict[str, Any]] = []
-    best_loss, best_epoch, best_state, bad_epochs, step = math.inf, 0, None, 0, 0
+    stopper, step = EarlyStopping(model, config.patience, config.min_delta), 0
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
@@ -258,24 +298,18 @@ def train_values(
         record.update(_val_metrics(model, tokenizer, val, val_batches, config.num_bins))
         record["seconds"] = round(time.perf_counter() - start, 2)
         loss = record.get("val_loss", -epoch)  # no val set: always "improves"
-        improved = loss < best_loss - config.min_delta
-        record["best"] = improved
+        record["best"] = stopper.update(epoch, loss)
         history.append(record)
-        if improved:
-            best_loss, best_epoch, bad_epochs = loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-            if checkpoint_dir is not None:
-                info = {**(meta or {}), "epoch": epoch, "metrics": record, "train_config": asdict(config)}
-                save_checkpoint(checkpoint_dir, model, tokenizer, meta=info)
-        else:
-            bad_epochs += 1
+        if record["best"] and checkpoint_dir is not None:
+            info = {**(meta or {}), "epoch": epoch, "metrics": record, "train_config": asdict(config)}
+            save_checkpoint(checkpoint_dir, model, tokenizer, meta=info)
         if on_epoch is not None:
             on_epoch(record)
-        if bad_epochs >= config.patience:
+        if stopper.stop:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    stopper.restore()
     model.eval()
+    best_epoch = stopper.best_epoch
     best = next(r for r in history if r["epoch"] == best_epoch) if best_epoch else history[-1]
     summary = {
         "best_epoch": best_epoch,
