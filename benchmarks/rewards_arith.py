@@ -325,11 +325,11 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
     ]
     rng = np.random.default_rng(args.seed)
     if "bon" in args.only:
-        prm_recs = records(task, data, "prm", args.label_rollouts)
+        prm_recs, orm_recs = records(task, data, "prm", args.label_rollouts), records(task, data, "orm")
         models = {
             "prm_hard": train_scorer(base, tok, prm_recs, args, "hard"),
             "prm_soft": train_scorer(base, tok, prm_recs, args, "soft"),
-            "orm": train_scorer(base, tok, records(task, data, "orm"), args, "hard"),
+            "orm": train_scorer(base, tok, orm_recs, args, "hard"),
         }
         if args.ceiling:
             models["ceiling_truth"] = train_scorer(base, tok, records(task, data, "truth"), args, "hard")
@@ -337,7 +337,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
         if args.implicit:
             for name, recs, target in (
                 ("implicit_prm_hard", prm_recs, "hard"),
-                ("implicit_orm", records(task, data, "orm"), "outcome"),
+                ("implicit_orm", orm_recs, "outcome"),
             ):
                 models[name] = train_implicit(base, tok, recs, args, target)
                 scorers[name] = ImplicitPRMScorer(

@@ -67,7 +67,7 @@ class _Path:
 def encode_path(tokenizer: Tokenizer, record: LabelRecord, block_size: int) -> tuple[list[int], list[int]]:
     """Token ids and per-token step numbers of a record, tokenised as ``Policy.score`` does
     (prompt, then each ``step + "\\n"`` on its own)."""
-    ids, step_of = [tokenizer.bos_id, *tokenizer.encode(record.prompt)], []
+    ids = [tokenizer.bos_id, *tokenizer.encode(record.prompt)]
     step_of = [0] * len(ids)
     for i, step in enumerate(record.completions, start=1):
         piece = tokenizer.encode(step + "\n")
@@ -136,10 +136,7 @@ def train_implicit_prm(
         paths.append(_Path(ids, step_of, _targets(r, config.target), r.problem_key))
     if not paths:
         raise ConfigError("no label records to train on")
-    groups = split_by_problem([_Grouped(p.group) for p in paths], config.val_frac, config.seed)
-    val_groups = {g.group for g in groups[1]}
-    train = [p for p in paths if p.group not in val_groups]
-    val = [p for p in paths if p.group in val_groups]
+    train, val = split_by_problem(paths, config.val_frac, config.seed)  # by _Path.group
     pad, bs = tokenizer.pad_id, config.batch_size
     reference.eval()
     ref_cache: dict[int, torch.Tensor] = {}
@@ -205,8 +202,3 @@ def train_implicit_prm(
         "num_val": len(val),
         "seconds": round(time.perf_counter() - start, 2),
     }
-
-
-@dataclass(frozen=True)
-class _Grouped:
-    group: str
