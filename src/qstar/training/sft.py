@@ -255,19 +255,21 @@ def lr_at(step: int, total_steps: int, config: SFTConfig) -> float:
 
 
 def _lm_loss_sums(model: GPT, batch: LMBatch) -> tuple[Tensor, Tensor]:
-    """(weighted sum of token losses, sum of token weights) of one LM batch."""
-    logits = model(batch.input_ids).logits  # (B, T, V)
-    token_loss = F.cross_entropy(
-        logits.transpose(1, 2), batch.targets, ignore_index=IGNORE_INDEX, reduction="none"
-    )  # (B, T)
-    token_weight = (batch.targets != IGNORE_INDEX).float() * batch.weights[:, None]  # (B, T)
+    """(weighted sum of token losses, sum of token weights) of one LM batch. The LM head runs
+    on the trained positions only (prompt and padding positions carry no loss)."""
+    hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
+    trained = batch.targets != IGNORE_INDEX  # (B, T)
+    logits = model.lm_head(hidden[trained])  # (N, V)
+    token_loss = F.cross_entropy(logits, batch.targets[trained], reduction="none")  # (N,)
+    token_weight = batch.weights[:, None].expand_as(trained)[trained]  # (N,)
     return (token_loss * token_weight).sum(), token_weight.sum()
 
 
 def _value_loss_sum(model: GPT, batch: ValueBatch) -> Tensor:
-    value_logits = model(batch.input_ids).value_logits  # (B, T)
-    last = value_logits.gather(1, batch.last_index[:, None]).squeeze(1)  # (B,)
-    return F.binary_cross_entropy_with_logits(last, batch.targets, reduction="sum")
+    hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
+    last = hidden[torch.arange(len(hidden)), batch.last_index]  # (B, C)
+    value_logits = model.value_head(last).squeeze(-1)  # (B,)
+    return F.binary_cross_entropy_with_logits(value_logits, batch.targets, reduction="sum")
 
 
 def loss_fn(

@@ -218,18 +218,35 @@ class GPT(nn.Module):
         if attention_mask is not None or (past_key_values is not None and T > 1):
             mask = self._attention_bias(B, T, past_len, attention_mask, idx.device)  # (B, 1, T, S)
 
+        x, presents = self._trunk(idx, position_ids, mask, past_key_values)  # (B, T, C)
+        if last_only:
+            x = x[:, -1:, :]  # (B, 1, C)
+        logits = self.lm_head(x)  # (B, T, V)
+        value_logits = self.value_head(x).squeeze(-1)  # (B, T)
+        return GPTOutput(logits, value_logits, tuple(presents) if use_cache else None)
+
+    def hidden_states(self, idx: Tensor) -> Tensor:
+        """The final (B, T, C) hidden states of a plain causal pass over ``idx`` (no cache, no
+        padding mask), before either head: training applies ``lm_head`` and ``value_head`` to
+        the positions it needs only (see :func:`qstar.training.sft.loss_fn`)."""
+        length = idx.size(1)
+        if length > self.config.block_size:
+            raise ConfigError(
+                f"sequence of {length} tokens is longer than block_size {self.config.block_size}"
+            )
+        positions = torch.arange(length, device=idx.device).expand_as(idx)
+        return self._trunk(idx, positions, None, None)[0]
+
+    def _trunk(
+        self, idx: Tensor, position_ids: Tensor, mask: Tensor | None, past_key_values: KVCache | None
+    ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         x = self.drop(self.wte(idx) + self.wpe(position_ids))  # (B, T, C)
         presents = []
         for i, block in enumerate(self.blocks):
             past = None if past_key_values is None else past_key_values[i]
             x, present = block(x, mask, past)  # (B, T, C)
             presents.append(present)
-        x = self.ln_f(x)  # (B, T, C)
-        if last_only:
-            x = x[:, -1:, :]  # (B, 1, C)
-        logits = self.lm_head(x)  # (B, T, V)
-        value_logits = self.value_head(x).squeeze(-1)  # (B, T)
-        return GPTOutput(logits, value_logits, tuple(presents) if use_cache else None)
+        return self.ln_f(x), presents  # (B, T, C)
 
     @staticmethod
     def _attention_bias(
