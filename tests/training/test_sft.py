@@ -16,9 +16,11 @@ from qstar.training.sft import (
     SFTConfig,
     ValueExample,
     encode_lm_example,
+    encode_value_example,
     loss_fn,
     lr_at,
     make_lm_batch,
+    make_value_batch,
     train_sft,
 )
 
@@ -95,6 +97,29 @@ def test_zero_weight_examples_carry_no_loss():
     _, alone = loss_fn(model, make_lm_batch([a], pad_id=0), None, value_loss_weight=1.0)
     _, mixed = loss_fn(model, make_lm_batch([a, b], pad_id=0), None, value_loss_weight=1.0)
     assert mixed["lm_loss"] == pytest.approx(alone["lm_loss"], rel=1e-5)
+
+
+def test_losses_equal_the_full_forward_definitions():
+    """The trainer applies the heads to the needed positions only; the losses must equal the
+    textbook ones computed from the full (B, T, V) logits and (B, T) value logits."""
+    model = tiny_model()
+    rows = [
+        encode_lm_example(TOK, ex, block_size=32)
+        for ex in (LM_DATA[0], LMExample("a: 10\n", "1", weight=2.0))
+    ]
+    lm = make_lm_batch(rows, pad_id=TOK.pad_id)
+    values = [encode_value_example(TOK, ex, block_size=32) for ex in VALUE_DATA[:3]]
+    vb = make_value_batch(values, pad_id=TOK.pad_id)
+    _, got = loss_fn(model, lm, vb, value_loss_weight=1.0)
+    out = model(lm.input_ids)
+    token = torch.nn.functional.cross_entropy(
+        out.logits.transpose(1, 2), lm.targets, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    weight = (lm.targets != IGNORE_INDEX).float() * lm.weights[:, None]
+    assert got["lm_loss"] == pytest.approx(float((token * weight).sum() / weight.sum()), rel=1e-5)
+    last = model(vb.input_ids).value_logits.gather(1, vb.last_index[:, None]).squeeze(1)
+    want = torch.nn.functional.binary_cross_entropy_with_logits(last, vb.targets)
+    assert got["value_loss"] == pytest.approx(float(want), rel=1e-5)
 
 
 def test_too_long_example_is_rejected():
