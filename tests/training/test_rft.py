@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from qstar.policy.mock import MockPolicy
+from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.tree import is_solution
 from qstar.tasks.registry import get_task
 from qstar.training.loop_config import LoopConfig
 from qstar.training.rft import rft_config, run_rft, sample_paths
 from qstar.training.targets import tree_targets
+from qstar.training.workers import value_children
 
 RIGHT = ["13 - 9 = 4 (left: 4 4 10)", "10 - 4 = 6 (left: 4 6)", "6 * 4 = 24 (left: 24)"]
 
@@ -87,3 +89,48 @@ def test_rft_loop_spends_its_token_budget_in_waves(tmp_path):
     assert metrics["method"] == "rft"
     assert metrics["problems_searched"] == 2  # one wave spent the (tiny) budget
     assert metrics["tokens"] > 0 and "system1_val_acc" in metrics
+
+
+def test_lookahead_targets_value_every_child_of_an_expanded_node():
+    """value_children fills the children sampling left unvalued (value calls charged to the
+    cost); then every expanded non-terminal node gets a "lookahead" target, preferring the
+    child the value script rates highest."""
+    task = get_task("game24")
+    problem = task.parse_problem("4 9 10 13")
+    good = "game24: 4 9 10 13\n" + RIGHT[0] + "\n"
+    policy = MockPolicy(values={good: 0.9}, default_value=0.1)
+    tree, cost = sample_paths(task, policy, problem, num_paths=4, rng=np.random.default_rng(0))
+    calls = cost.model_calls
+    value_children(tree, ValueHeadScorer(task, policy, cost=cost))
+    assert cost.model_calls == calls + 1  # one batched value call
+    for n in range(len(tree)):
+        if tree.expanded[n]:
+            assert all(tree.value[c] is not None or tree.terminal[c] for c in tree.children[n])
+    targets = dict(
+        tree_targets(tree, policy_mode="lookahead", value_mode="q", exhaustive=True, temperature=0.1).policy
+    )
+    expanded = [n for n in range(len(tree)) if tree.expanded[n] and tree.children[n] and not tree.terminal[n]]
+    assert len(targets) == len(expanded)
+    root = targets["game24: 4 9 10 13\n"]
+    assert max(root, key=root.get) == RIGHT[0] and abs(sum(root.values()) - 1) < 1e-9
+
+
+def test_rft_loop_runs_with_lookahead_targets(tmp_path):
+    config = rft_config(
+        LoopConfig(
+            rounds=1,
+            problems_per_round=2,
+            samples_per_problem=3,
+            n_layer=1,
+            n_head=2,
+            n_embd=32,
+            block_size=128,
+            train_steps=2,
+            batch_size=8,
+            num_eval_problems=2,
+            eval_budget=3,
+        ),
+        policy_target="lookahead",
+    )
+    (metrics,) = run_rft(config, tmp_path / "rft")
+    assert metrics["policy_states"] >= 2  # at least each root, solved or not

@@ -111,13 +111,14 @@ def test_losses_equal_the_full_forward_definitions():
     values = [encode_value_example(TOK, ex, block_size=32) for ex in VALUE_DATA[:3]]
     vb = make_value_batch(values, pad_id=TOK.pad_id)
     _, got = loss_fn(model, lm, vb, value_loss_weight=1.0)
-    out = model(lm.input_ids)
+    with torch.no_grad():
+        out, values_out = model(lm.input_ids), model(vb.input_ids)
     token = torch.nn.functional.cross_entropy(
         out.logits.transpose(1, 2), lm.targets, ignore_index=IGNORE_INDEX, reduction="none"
     )
     weight = (lm.targets != IGNORE_INDEX).float() * lm.weights[:, None]
     assert got["lm_loss"] == pytest.approx(float((token * weight).sum() / weight.sum()), rel=1e-5)
-    last = model(vb.input_ids).value_logits.gather(1, vb.last_index[:, None]).squeeze(1)
+    last = values_out.value_logits.gather(1, vb.last_index[:, None]).squeeze(1)
     want = torch.nn.functional.binary_cross_entropy_with_logits(last, vb.targets)
     assert got["value_loss"] == pytest.approx(float(want), rel=1e-5)
 

@@ -3,6 +3,8 @@ Game-of-24 search tree checked against the exhaustive oracle (an independent jud
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from qstar.errors import ConfigError
@@ -14,6 +16,7 @@ from qstar.tasks.numbers_oracle import solvable_from
 from qstar.training.targets import (
     best_path_policy,
     dead_nodes,
+    lookahead_policy,
     policy_targets,
     reachability_values,
     solution_distances,
@@ -118,6 +121,25 @@ def test_policy_targets_by_mode():
         (0, {"a": 1.0, "b": 0.0, "g": 0.0, "t": 0.0}),
         (1, {"c": 1.0, "d": 0.0}),
     ]
+
+
+def test_lookahead_policy_is_a_softmax_of_completed_q():
+    """Q = 1 for solved children (a, and t: a transposition of a), 0 for dead ones (b, d) and
+    the scorer's value otherwise (g: 0.5); pi ∝ exp(Q / tau)."""
+    tree = hand_made_tree()
+    tree.value[7] = 0.5
+    tau = 0.5
+    got = dict(policy_targets(tree, "lookahead", temperature=tau))
+    w = {"a": 1.0, "b": math.exp(-1 / tau), "g": math.exp(-0.5 / tau), "t": 1.0}
+    assert got[0] == pytest.approx({k: v / sum(w.values()) for k, v in w.items()})
+    assert got[1] == pytest.approx({"c": 1 / (1 + math.exp(-2)), "d": math.exp(-2) / (1 + math.exp(-2))})
+    assert got[2] == pytest.approx({"e": 0.5, "f": 0.5})  # all dead: no preference
+    assert 5 not in got  # expanded without children
+    # Without exhaustive expansions b is not known dead and has no value: it is left out.
+    root = lookahead_policy(tree, 0, solved_nodes(tree), dead_nodes(tree, exhaustive=False), temperature=tau)
+    assert set(root) == {"a", "g", "t"}
+    with pytest.raises(ConfigError, match="temperature"):
+        lookahead_policy(tree, 0, set(), set(), temperature=0.0)
 
 
 def test_best_path_needs_a_verified_answer():

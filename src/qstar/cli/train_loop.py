@@ -32,6 +32,7 @@ CONFIG_FLAGS = {
     "problems": "problem_source",
     "seed": "seed",
     "policy_target": "policy_target",
+    "lookahead_temperature": "lookahead_temperature",
     "value_target": "value_target",
     "n_layer": "n_layer",
     "n_head": "n_head",
@@ -74,6 +75,10 @@ def _options(fn: Callable) -> Callable:
         ),
         "seed": (int, "seed of the weights, the problem order and every search"),
         "policy_target": (click.Choice(POLICY_MODES), "policy target made from each tree"),
+        "lookahead_temperature": (
+            float,
+            "tau of the lookahead policy target: pi ∝ exp(Q / tau) over the children's completed Q",
+        ),
         "value_target": (click.Choice(VALUE_MODES), "value target made from each tree"),
         "n_layer": (int, "transformer layers"),
         "n_head": (int, "attention heads"),

@@ -58,6 +58,7 @@ class LoopConfig:
     policy_target: str = "verified"
     value_target: str = "reachability"
     visit_temperature: float = 1.0
+    lookahead_temperature: float = 0.1  # tau of the "lookahead" policy target: exp(Q / tau)
     min_visits: int = 1
     # model and update
     n_layer: int = 3
@@ -134,7 +135,7 @@ class LoopConfig:
             "num_eval_problems must be None or an integer >= 1",
         )
         _check(self.n_embd % self.n_head == 0, f"n_embd ({self.n_embd}) must be divisible by n_head")
-        for name in ("lr", "visit_temperature"):
+        for name in ("lr", "visit_temperature", "lookahead_temperature"):
             _check(
                 isinstance(getattr(self, name), int | float) and getattr(self, name) > 0,
                 f"{name} must be > 0",

@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from qstar.policy.base import Policy
+from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.expand import expand, sample_steps
 from qstar.search.tree import Tree, add_children, backup, find_child, is_solution, new_tree
 from qstar.tasks.base import Task
 from qstar.training.expert_iteration import LoopConfig, run_loop
 from qstar.training.targets import tree_targets
-from qstar.training.workers import Job, load_policy, unpack_job
+from qstar.training.workers import Job, load_policy, unpack_job, value_children
 from qstar.types import Cost, Problem
 
 __all__ = ["SAMPLERS", "sample_paths", "rft_job", "rft_config", "run_rft"]
@@ -120,6 +121,9 @@ def rft_job(job: Job) -> list[dict[str, Any]]:
         if job.targets is not None:
             # Sampled expansions list every legal step only with the "legal" sampler.
             exhaustive = job.sampler == "legal" and task.legal_steps(tree.state[0]) is not None
+            if job.targets["policy_mode"] == "lookahead":
+                value_children(tree, ValueHeadScorer(task, policy, cost=cost))
+                record["cost"] = cost.to_json()
             tt = tree_targets(tree, exhaustive=exhaustive, **job.targets)
             record["policy"], record["values"] = tt.policy, tt.values
         if index < job.keep_trees:

@@ -34,11 +34,20 @@ itself saw, checked by the task's verifier.
   visits (``root_only`` keeps the root, as AlphaZero does);
 - ``"verified"``: uniform over the children that are solved, for every node that has one:
   the set of verified paths the search found (the STaR/RFT target, made by search);
-- ``"best_path"``: one-hot along the returned path when it is a verified solution.
+- ``"best_path"``: one-hot along the returned path when it is a verified solution;
+- ``"lookahead"``: one-step lookahead with *completed* Q-values, as in Gumbel MuZero
+  (Danihelka et al. 2022, "Policy improvement by planning with Gumbel", ICLR): for every
+  expanded node, ``pi(a|s) ∝ exp(Q(s, a) / tau)`` over its children, where ``Q`` is what the
+  search knows (1 for a solved child, 0 for a dead one or a rejected terminal) and otherwise
+  the value the search's scorer gave the child (``tree.value``). Every expanded node gets a
+  target, not only those on a verified path, so the value head's judgement of states the
+  search did not finish is distilled into the policy ("train with System 2, infer with
+  System 1"). Children without any value are left out.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from qstar.errors import ConfigError
@@ -56,12 +65,13 @@ __all__ = [
     "visit_policy",
     "verified_policy",
     "best_path_policy",
+    "lookahead_policy",
     "policy_targets",
     "value_targets",
     "tree_targets",
 ]
 
-POLICY_MODES = ("visits", "verified", "best_path")
+POLICY_MODES = ("visits", "verified", "best_path", "lookahead")
 VALUE_MODES = ("reachability", "bellman", "q")
 
 
@@ -182,6 +192,28 @@ def verified_policy(tree: Tree, node: int, solved: set[int]) -> dict[str, float]
     return {_step_text(tree, c): 1.0 / len(kids) for c in kids}
 
 
+def lookahead_policy(
+    tree: Tree, node: int, solved: set[int], dead: set[int], *, temperature: float
+) -> dict[str, float]:
+    """``pi(a) ∝ exp(Q(a) / temperature)`` over the children of ``node`` that have a completed
+    Q-value (module docstring; empty when none has one)."""
+    check_float("lookahead", "temperature", temperature, low=0.0, low_open=True)
+    q: dict[int, float] = {}
+    for c in tree.children[node]:
+        if c in solved:
+            q[c] = 1.0
+        elif c in dead:
+            q[c] = 0.0
+        elif tree.value[c] is not None and not tree.terminal[c]:
+            q[c] = float(tree.value[c])
+    if not q:
+        return {}
+    top = max(q.values())
+    weights = {c: math.exp((v - top) / temperature) for c, v in q.items()}
+    total = sum(weights.values())
+    return {_step_text(tree, c): w / total for c, w in weights.items()}
+
+
 def best_path_policy(tree: Tree) -> list[tuple[int, dict[str, float]]]:
     """One-hot targets along ``tree.chosen`` when it ends in a verified solution."""
     path = tree.chosen
@@ -198,8 +230,11 @@ def policy_targets(
     min_visits: int = 1,
     root_only: bool = False,
     all_children: bool = False,
+    exhaustive: bool = True,
 ) -> list[tuple[int, dict[str, float]]]:
-    """``(node, {step: probability})`` for every node that gets a policy target, by node id.
+    """``(node, {step: probability})`` for every node that gets a policy target, by node id
+    (``temperature`` is the visit temperature, or the Q temperature of ``"lookahead"``;
+    ``exhaustive`` as in :func:`dead_nodes`).
 
     ``all_children`` lists every child step of the node, the ones without mass at 0.0: with
     exhaustive expansions that is every legal step, which a trainer can use to smooth the
@@ -210,7 +245,8 @@ def policy_targets(
     if mode == "best_path":
         out = best_path_policy(tree)
     else:
-        solved = solved_nodes(tree) if mode == "verified" else set()
+        solved = solved_nodes(tree) if mode in ("verified", "lookahead") else set()
+        dead = dead_nodes(tree, exhaustive=exhaustive) if mode == "lookahead" else set()
         out = []
         for node in range(len(tree)):
             if not tree.children[node] or tree.terminal[node]:
@@ -221,6 +257,8 @@ def policy_targets(
                     if tree.visits[node] >= min_visits
                     else {}
                 )
+            elif mode == "lookahead":
+                dist = lookahead_policy(tree, node, solved, dead, temperature=temperature)
             else:
                 dist = verified_policy(tree, node, solved)
             if dist:
@@ -280,6 +318,7 @@ def tree_targets(
         min_visits=min_visits,
         root_only=root_only,
         all_children=all_children,
+        exhaustive=exhaustive,
     )
     values = value_targets(tree, value_mode, exhaustive=exhaustive, discount=discount)
     return TreeTargets(

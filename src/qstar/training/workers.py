@@ -25,7 +25,7 @@ import torch
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.expand import expand, sample_steps
 from qstar.search.registry import run_search
-from qstar.search.tree import is_solution
+from qstar.search.tree import Tree, is_solution
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import derive_seed, round_problems
@@ -105,6 +105,9 @@ def search_job(job: Job) -> list[dict[str, Any]]:
         }
         if job.targets is not None:
             exhaustive = task.legal_steps(tree.state[0]) is not None
+            if job.targets["policy_mode"] == "lookahead":
+                value_children(tree, ValueHeadScorer(task, policy, cost=result.cost))
+                record["cost"] = result.cost.to_json()
             tt = tree_targets(tree, exhaustive=exhaustive, **job.targets)
             record["policy"], record["values"] = tt.policy, tt.values
         if index < job.keep_trees:
@@ -213,6 +216,22 @@ class Workers:
 
 
 # -- collect and evaluate ---------------------------------------------------------------------------
+def value_children(tree: Tree, scorer: ValueHeadScorer) -> None:
+    """Give every non-terminal child of an expanded node that has no value yet the scorer's
+    value (one batched call, charged to the scorer's cost): what the ``"lookahead"`` policy
+    target of :mod:`qstar.training.targets` needs where the search did not value every child
+    (sampling, MCTS)."""
+    todo = [
+        c
+        for n in range(len(tree))
+        if tree.expanded[n]
+        for c in tree.children[n]
+        if tree.value[c] is None and not tree.terminal[c]
+    ]
+    for c, v in zip(todo, scorer.value([tree.state[c] for c in todo]), strict=True):
+        tree.value[c] = v
+
+
 #: Problems per job: fixed, so results never depend on the number of workers.
 SEARCH_PER_JOB = 8
 SYSTEM1_PER_JOB = 25
@@ -224,7 +243,9 @@ def _job_fn(config: LoopConfig) -> tuple[Callable[[Job], list[dict[str, Any]]], 
     targets = {
         "policy_mode": config.policy_target,
         "value_mode": config.value_target,
-        "temperature": config.visit_temperature,
+        "temperature": config.lookahead_temperature
+        if config.policy_target == "lookahead"
+        else config.visit_temperature,
         "min_visits": config.min_visits,
         "all_children": True,
         "discount": config.value_discount,
