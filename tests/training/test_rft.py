@@ -131,6 +131,8 @@ def test_rft_loop_runs_with_lookahead_targets(tmp_path):
             eval_budget=3,
         ),
         policy_target="lookahead",
+        value_target="lookahead",
     )
     (metrics,) = run_rft(config, tmp_path / "rft")
     assert metrics["policy_states"] >= 2  # at least each root, solved or not
+    assert metrics["value_examples"] >= 2  # every expanded node is backed up

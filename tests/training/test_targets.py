@@ -17,6 +17,7 @@ from qstar.training.targets import (
     best_path_policy,
     dead_nodes,
     lookahead_policy,
+    lookahead_values,
     policy_targets,
     reachability_values,
     solution_distances,
@@ -160,6 +161,17 @@ def test_value_targets_by_mode():
         value_targets(tree, "oracle")
     with pytest.raises(ConfigError):
         policy_targets(tree, "oracle")
+
+
+def test_lookahead_values_back_up_the_value_head_where_the_search_did_not_settle():
+    tree = hand_made_tree()
+    tree.value[5] = 0.4  # the scorer's value of e
+    # Exhaustive expansions settle every expanded node exactly (g was never expanded).
+    assert lookahead_values(tree, discount=0.5) == {0: 0.25, 1: 0.5, 2: 0.0, 5: 0.0, 8: 0.5}
+    # Without them b is not known dead: 0.5 * max(Q(e) = 0.4, Q(f) = 0 (a wrong answer)); e
+    # itself has no child to back up from, so it has no target.
+    got = value_targets(tree, "lookahead", exhaustive=False, discount=0.5)
+    assert got == pytest.approx({0: 0.25, 1: 0.5, 2: 0.2, 8: 0.5})
 
 
 def test_tree_targets_are_keyed_by_prompt():

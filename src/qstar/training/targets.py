@@ -25,7 +25,12 @@ itself saw, checked by the task's verifier.
   (``max`` over children's targets, dead ends 0); it also labels partly explored nodes, from
   the children seen so far.
 - ``"q"``: the MCTS mean backed-up value ``Q`` of every visited node (AlphaZero's ``z``-like
-  soft target; depends on the searching policy).
+  soft target; depends on the searching policy);
+- ``"lookahead"``: the reachability value where the search settled it, and otherwise, for an
+  expanded node, the one-step Bellman backup ``discount * max_a Q(s, a)`` over its children's
+  completed Q-values (their reachability value where known, else the scorer's value of the
+  child): fitted value iteration bootstrapped from the value head, the companion of the
+  ``"lookahead"`` policy target, labelling every expanded node.
 
 **Policy targets** (``policy_mode``), as ``{step text: probability}`` per expanded node:
 
@@ -66,13 +71,14 @@ __all__ = [
     "verified_policy",
     "best_path_policy",
     "lookahead_policy",
+    "lookahead_values",
     "policy_targets",
     "value_targets",
     "tree_targets",
 ]
 
 POLICY_MODES = ("visits", "verified", "best_path", "lookahead")
-VALUE_MODES = ("reachability", "bellman", "q")
+VALUE_MODES = ("reachability", "bellman", "q", "lookahead")
 
 
 def _same_as(tree: Tree, node: int) -> int | None:
@@ -164,6 +170,27 @@ def reachability_values(
     if not include_terminal:
         out = {i: v for i, v in out.items() if not tree.terminal[i]}
     return dict(sorted(out.items()))
+
+
+def lookahead_values(tree: Tree, *, exhaustive: bool = True, discount: float = 1.0) -> dict[int, float]:
+    """``{node: target}`` of the ``"lookahead"`` value mode (module docstring), non-terminal
+    nodes only."""
+    known = reachability_values(tree, exhaustive=exhaustive, include_terminal=True, discount=discount)
+    out = {}
+    for node in range(len(tree)):
+        if tree.terminal[node]:
+            continue
+        if node in known:
+            out[node] = known[node]
+            continue
+        q = [
+            known[c] if c in known else float(tree.value[c])
+            for c in tree.children[node]
+            if c in known or (tree.value[c] is not None and not tree.terminal[c])
+        ]
+        if tree.expanded[node] and q:
+            out[node] = discount * max(q)
+    return out
 
 
 def _step_text(tree: Tree, node: int) -> str:
@@ -280,6 +307,8 @@ def value_targets(
         raise ConfigError(f"value target {mode!r}: choose from {', '.join(VALUE_MODES)}")
     if mode == "reachability":
         return reachability_values(tree, exhaustive=exhaustive, discount=discount)
+    if mode == "lookahead":
+        return lookahead_values(tree, exhaustive=exhaustive, discount=discount)
     if mode == "q":
         return {
             i: float(tree.q[i]) for i in range(len(tree)) if not tree.terminal[i] and tree.q[i] is not None

@@ -105,7 +105,7 @@ def search_job(job: Job) -> list[dict[str, Any]]:
         }
         if job.targets is not None:
             exhaustive = task.legal_steps(tree.state[0]) is not None
-            if job.targets["policy_mode"] == "lookahead":
+            if needs_child_values(job.targets):
                 value_children(tree, ValueHeadScorer(task, policy, cost=result.cost))
                 record["cost"] = result.cost.to_json()
             tt = tree_targets(tree, exhaustive=exhaustive, **job.targets)
@@ -216,10 +216,15 @@ class Workers:
 
 
 # -- collect and evaluate ---------------------------------------------------------------------------
+def needs_child_values(targets: dict[str, Any]) -> bool:
+    """Whether the targets read the value of children the search may not have valued."""
+    return "lookahead" in (targets["policy_mode"], targets["value_mode"])
+
+
 def value_children(tree: Tree, scorer: ValueHeadScorer) -> None:
     """Give every non-terminal child of an expanded node that has no value yet the scorer's
     value (one batched call, charged to the scorer's cost): what the ``"lookahead"`` policy
-    target of :mod:`qstar.training.targets` needs where the search did not value every child
+    targets of :mod:`qstar.training.targets` need where the search did not value every child
     (sampling, MCTS)."""
     todo = [
         c
