@@ -50,17 +50,16 @@ from typing import Any
 import torch
 
 from benchmarks.common import RESULTS, progress, write_json
+from benchmarks.engine_figure import engine_figure
 from benchmarks.ladder_report import ANYTIME, goals, markdown_report, tables
-from qstar.policy.base import Usage
+from benchmarks.ladder_runner import Outcome, Runner, summarize, verify_anytime
 from qstar.policy.loading import load_policy
-from qstar.rewards.registry import make_scorer
-from qstar.search.registry import get_search, make_config, run_search, search_names
+from qstar.search.registry import get_search, make_config, search_names
 from qstar.tasks.registry import get_task
-from qstar.types import Budget, Cost, Problem, SearchResult
+from qstar.types import Problem
 
 TASKS = ("game24", "countdown-6")
 BUDGETS = (3, 6, 11, 16, 32, 64, 128)
-#: Searches whose run at a budget is the prefix of their run at a larger one (module docstring).
 
 
 # ------------------------------------------------------------------------------------- knobs
@@ -79,178 +78,7 @@ def config_json(search: str, knobs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(make_config(search, **knobs)).items() if not callable(v)}
 
 
-# ------------------------------------------------------------------------------------- policies
-
-
-class TracePolicy:
-    """Forwards to a policy; before each call logs ``(method, perf_counter, usage snapshot)``."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = getattr(inner, "name", "policy")
-        self.calls: list[tuple[str, float, Usage]] = []
-
-    @property
-    def usage(self) -> Usage:
-        return self.inner.usage
-
-    def _log(self, method: str) -> None:
-        self.calls.append((method, time.perf_counter(), self.inner.usage.snapshot()))
-
-    def generate(self, prompts: Sequence[str], **kwargs: Any) -> Any:
-        self._log("generate")
-        return self.inner.generate(prompts, **kwargs)
-
-    def score(self, prompts: Sequence[str], continuations: Sequence[Sequence[str]]) -> Any:
-        self._log("score")
-        return self.inner.score(prompts, continuations)
-
-    def value(self, prompts: Sequence[str]) -> Any:
-        self._log("value")
-        return self.inner.value(prompts)
-
-
-class OneAtATimePolicy:
-    """The engine figure's baseline: every (prompt, candidate) pair, every value prompt and every
-    generation prompt is its own model call, so siblings share no prompt computation."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = f"one-at-a-time:{getattr(inner, 'name', 'policy')}"
-
-    @property
-    def usage(self) -> Usage:
-        return self.inner.usage
-
-    def generate(self, prompts: Sequence[str], **kwargs: Any) -> Any:
-        return [self.inner.generate([p], **kwargs)[0] for p in prompts]
-
-    def score(self, prompts: Sequence[str], continuations: Sequence[Sequence[str]]) -> list[list[float]]:
-        return [
-            [self.inner.score([p], [[c]])[0][0] for c in cands]
-            for p, cands in zip(prompts, continuations, strict=True)
-        ]
-
-    def value(self, prompts: Sequence[str]) -> list[float]:
-        return [self.inner.value([p])[0] for p in prompts]
-
-
-def _usage_cost(before: Usage, after: Usage, expansions: int, seconds: float) -> Cost:
-    return Cost(
-        model_calls=after.model_calls - before.model_calls,
-        tokens_generated=after.tokens_generated - before.tokens_generated,
-        tokens_scored=after.tokens_scored - before.tokens_scored,
-        expansions=expansions,
-        seconds=seconds,
-    )
-
-
 # ------------------------------------------------------------------------------------- running
-
-
-@dataclasses.dataclass
-class Outcome:
-    """One puzzle at one budget: solved or not, and what it cost (``cost.seconds`` = wall)."""
-
-    solved: bool
-    cost: Cost
-
-
-def first_solution_expansion(result: SearchResult) -> int | None:
-    """1-based index of the expansion that created the returned verified solution, from the
-    tree: the position of the solution's parent in ``expansion_order``."""
-    tree = result.tree
-    if not result.solved or tree is None or len(tree.chosen) < 2:
-        return None
-    parent = tree.parent[tree.chosen[-1]]
-    return tree.expansion_order.index(parent) + 1
-
-
-class Runner:
-    """Runs one search over one task's problems with a shared policy and scorer."""
-
-    def __init__(self, policy: Any, task: Any, seed: int) -> None:
-        self.trace = None if policy is None else TracePolicy(policy)
-        self.task = task
-        self.seed = seed
-        self.scorer = None if policy is None else make_scorer("auto", task, self.trace)
-
-    def run(self, search: str, index: int, problem: Problem, budget: int, knobs: dict[str, Any]):
-        """One real run: ``(result, seconds, usage before, events, t0)``."""
-        policy = None if search == "blind" else self.trace
-        scorer = None if search == "blind" else self.scorer
-        if self.trace is not None:
-            self.trace.calls.clear()
-        before = self.trace.usage.snapshot() if self.trace is not None else Usage()
-        t0 = time.perf_counter()
-        result = run_search(
-            search,
-            problem,
-            self.task,
-            policy,
-            scorer,
-            Budget(max_expansions=budget),
-            self.seed + index,
-            **knobs,
-        )
-        seconds = time.perf_counter() - t0
-        events = [] if policy is None else list(self.trace.calls)
-        return result, seconds, before, events, t0
-
-    def once(self, search: str, index: int, problem: Problem, budget: int, knobs: dict[str, Any]) -> Outcome:
-        result, seconds, _, _, _ = self.run(search, index, problem, budget, knobs)
-        cost = dataclasses.replace(result.cost, seconds=seconds)
-        return Outcome(bool(result.solved), cost)
-
-    def anytime(
-        self, search: str, index: int, problem: Problem, budgets: Sequence[int]
-    ) -> tuple[dict[int, Outcome] | None, int | None]:
-        """Outcomes at every budget from one run at the largest, and the expansion of the first
-        solution; ``None`` outcomes when the call log does not line up with the expansions."""
-        top = max(budgets)
-        result, seconds, before, events, t0 = self.run(search, index, problem, top, {})
-        final = dataclasses.replace(result.cost, seconds=seconds)
-        k = first_solution_expansion(result)
-        if k is not None and k != result.cost.expansions:
-            return None, k  # a batched search: expansions after the solution's
-        starts = [(t, u) for method, t, u in events if method != "value"]
-        if search != "blind":
-            if len(starts) != result.cost.expansions:
-                return None, k  # an expansion without exactly one model call
-            if self.trace.usage.model_calls - before.model_calls != result.cost.model_calls:
-                return None, k
-        used = result.cost.expansions
-        out = {}
-        for b in budgets:
-            if (k is not None and k <= b) or used <= b:
-                out[b] = Outcome(bool(result.solved) and (k is None or k <= b), final)
-            elif search == "blind":
-                out[b] = Outcome(False, Cost(expansions=b, seconds=seconds * b / used))
-            else:
-                t, u = starts[b]  # the call that would have started expansion b + 1
-                out[b] = Outcome(False, _usage_cost(before, u, b, t - t0))
-        return out, k
-
-
-def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
-    n = len(outcomes)
-    total = Cost()
-    for o in outcomes:
-        total.add(o.cost)
-    solved = sum(o.solved for o in outcomes)
-    return {
-        "n": n,
-        "solved": solved,
-        "success": round(solved / n, 4) if n else 0.0,
-        "mean_cost": {
-            "model_calls": round(total.model_calls / n, 2) if n else 0.0,
-            "tokens": round(total.tokens / n, 1) if n else 0.0,
-            "tokens_generated": round(total.tokens_generated / n, 1) if n else 0.0,
-            "tokens_scored": round(total.tokens_scored / n, 1) if n else 0.0,
-            "expansions": round(total.expansions / n, 2) if n else 0.0,
-        },
-        "seconds_per_puzzle": round(total.seconds / n, 4) if n else 0.0,
-    }
 
 
 def ladder_one(
@@ -300,100 +128,6 @@ def ladder_one(
     }
     entry["wall_seconds"] = round(time.perf_counter() - start, 2)
     return entry
-
-
-def verify_anytime(
-    runner: Runner,
-    search: str,
-    problems: list[Problem],
-    budgets: list[int],
-    estimated: dict[int, list[Outcome]],
-) -> dict[str, Any]:
-    """Real runs at two small budgets vs the prefix estimates of the same puzzles."""
-    small = sorted(budgets)[:-1] or sorted(budgets)
-    picked = sorted({small[min(1, len(small) - 1)], small[len(small) // 2]})
-    fields = ("expansions", "model_calls", "tokens_generated", "tokens_scored")
-    checks, mismatches, real_s, est_s = 0, [], 0.0, 0.0
-    for b in picked:
-        for i, p in enumerate(problems):
-            real = runner.once(search, i, p, b, {})
-            est = estimated[b][i]
-            checks += 1
-            real_s += real.cost.seconds
-            est_s += est.cost.seconds
-            diff = {
-                f: [getattr(real.cost, f), getattr(est.cost, f)]
-                for f in fields
-                if getattr(real.cost, f) != getattr(est.cost, f)
-            }
-            if real.solved != est.solved:
-                diff["solved"] = [real.solved, est.solved]
-            if diff:
-                mismatches.append({"budget": b, "problem": p.id, "real_vs_estimate": diff})
-    return {
-        "budgets": picked,
-        "puzzles": len(problems),
-        "checks": checks,
-        "exact_matches": checks - len(mismatches),
-        "mismatches": mismatches[:10],
-        "seconds_real": round(real_s, 3),
-        "seconds_estimated": round(est_s, 3),
-    }
-
-
-# ------------------------------------------------------------------------------------- engine
-
-
-def engine_figure(
-    policy: Any, task_name: str, puzzles: int, expansions: int, batch_size: int, seed: int
-) -> dict[str, Any]:
-    """Expansions/s of batched prefix-sharing mcts vs one-state-one-candidate-at-a-time mcts."""
-    task = get_task(task_name)
-    problems = task.problems("test")[:puzzles]
-
-    def measure(pol: Any, bs: int) -> dict[str, Any]:
-        scorer = make_scorer("auto", task, pol)
-        total = Cost()
-        start = time.perf_counter()
-        for i, p in enumerate(problems):
-            r = run_search(
-                "mcts",
-                p,
-                task,
-                pol,
-                scorer,
-                Budget(max_expansions=expansions),
-                seed + i,
-                batch_size=bs,
-                stop_on_solution=False,
-            )
-            total.add(r.cost)
-        seconds = time.perf_counter() - start
-        return {
-            "batch_size": bs,
-            "expansions": total.expansions,
-            "model_calls": total.model_calls,
-            "seconds": round(seconds, 3),
-            "expansions_per_s": round(total.expansions / seconds, 1) if seconds else 0.0,
-        }
-
-    fast = measure(policy, batch_size)
-    shared_b1 = measure(policy, 1)
-    naive = measure(OneAtATimePolicy(policy), 1)
-    ratio = fast["expansions_per_s"] / naive["expansions_per_s"] if naive["expansions_per_s"] else 0.0
-    return {
-        "task": task_name,
-        "puzzles": len(problems),
-        "max_expansions": expansions,
-        "batched_prefix_shared": fast,
-        "batch1_prefix_shared": shared_b1,
-        "batch1_one_call_per_candidate": naive,
-        "speedup": round(ratio, 2),
-        "speedup_from_batching_leaves": round(fast["expansions_per_s"] / shared_b1["expansions_per_s"], 2)
-        if shared_b1["expansions_per_s"]
-        else 0.0,
-        "target_speedup": 10.0,
-    }
 
 
 # ------------------------------------------------------------------------------------- main
