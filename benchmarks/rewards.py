@@ -65,7 +65,7 @@ def work_units(args) -> int:
     searched = 8 * len(args.search_problems) * ("qstar" in args.only)
     return (
         2 * arith
-        + (3 + args.ceiling + 2 * args.implicit) * ("bon" in args.only)
+        + (3 + args.ceiling + 2 * args.implicit + args.probe) * ("bon" in args.only)
         + 4 * ("cost" in args.only)
         + searched
     )
@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
         "--ceiling", action="store_true", help="also a PRM on the answer key's step labels (diagnostic)"
     )
     ap.add_argument("--implicit", action="store_true", help="also an implicit PRM and ORM (Yuan et al.)")
+    ap.add_argument(
+        "--probe", action="store_true", help="also a PRM and ORM probing the frozen generator's features"
+    )
     ap.add_argument("--implicit-beta", type=float, default=0.5)
     ap.add_argument("--cost-target", choices=["hard", "soft"], default="soft")
     ap.add_argument(

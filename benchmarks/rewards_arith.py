@@ -13,6 +13,8 @@ Diagnostics (``bon``), all on the finished test samples:
 - ``--implicit``: an implicit PRM on the hard MC labels and an implicit ORM on the outcomes
   (:mod:`qstar.rewards.implicit_prm`, Yuan et al. 2024): the same comparison with the reward
   read off the LM's token log-probabilities instead of a value head.
+- ``--probe``: a PRM and an ORM that keep the generator frozen and read its log-probabilities
+  and hidden states (:mod:`benchmarks.rewards_probe`).
 - ``--ceiling``: a PRM trained exactly like the others but on the *true* step labels (the step
   keeps the expression's value, from the answer key). A diagnostic bound on what better labels
   could buy, not a method: no test-time path uses the answer key.
@@ -352,6 +354,11 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
             out["bon"]["train"][name] = info
             out["bon"]["step_quality"][name] = step_quality(flat, test_truth)
         scores["policy_logprob"] = policy_logprob(task, policy, test)
+        if args.probe:
+            from benchmarks.rewards_probe import probe_scores
+
+            scores.update(probe_scores(task, policy, data, test, args.label_rollouts, args.seed))
+            log("probe PRM/ORM on frozen generator features", done=1)
         acc = best_of_n(answers, correct, scores, rng, args.draws)
         out["bon"]["accuracy"] = acc
         out["bon"]["within_problem_auc"] = {

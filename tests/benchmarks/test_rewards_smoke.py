@@ -61,3 +61,30 @@ def test_top_pick_share_tells_an_outlier_picker_from_the_crowd():
     answers = [[5, 5, 5, 7, None]]
     assert rewards_arith.top_pick_share(answers, [[0.9, 0.1, 0.1, 0.2, 1.0]]) == 0.75
     assert rewards_arith.top_pick_share(answers, [[0.1, 0.1, 0.1, 0.9, 1.0]]) == 0.25
+
+
+def test_probe_learns_a_linear_rule():
+    from benchmarks.rewards_probe import fit_probe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = (x[:, 2] - 0.5 * x[:, 0] > 0).astype(float)
+    predict = fit_probe(x, y)
+    assert np.mean((predict(x) > 0.5) == y) > 0.95
+    assert len(predict(np.zeros((0, 5)))) == 0
+
+
+def test_step_features_one_row_per_step(tiny_checkpoint):
+    from benchmarks.rewards_probe import step_features
+
+    from qstar.policy.loading import load_policy
+    from qstar.tasks.arith import solution_steps
+    from qstar.tasks.registry import get_task
+
+    task, policy = get_task("arith"), load_policy(tiny_checkpoint)
+    problem = task.problems("test")[0]
+    steps = solution_steps(problem)
+    feats = step_features(task, policy, [(problem, steps), (problem, [])])
+    assert feats[0].shape == (len(steps), 3 + policy.model.config.n_embd)
+    assert (feats[0][:, 0] <= 0).all() and (feats[0][:, 2] >= 1).all()  # log-probs, token counts
+    assert feats[1].shape[0] == 0
