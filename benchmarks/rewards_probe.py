@@ -13,7 +13,8 @@ The probe is trained like the value-head reward models: a PRM on Math-Shepherd M
 every step, an ORM on every step labelled with its path's outcome (Cobbe et al. 2021). Both
 see the same features and the same steps; only the labels differ, so the comparison is the
 one Lightman et al. 2023 ("Let's Verify Step by Step") make. A path's score is the min over its
-steps (PRM) or the last step's (ORM), and also the min for the ORM, reported as ``orm_min``.
+steps or their product (PRM), the last step's (ORM), and also the min for the ORM
+(``orm_min``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def fit_probe(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, steps: int = 30
 
 
 def probe_scores(task, policy, data, test, label_rollouts: int, seed: int) -> dict[str, list[list[float]]]:
-    """Path scores of every test sample from the probe PRM (hard MC labels, min) and the probe
+    """Path scores of every test sample from the probe PRM (hard MC labels; min and product,
+    Lightman et al.'s aggregation) and the probe
     ORM (outcome labels; last and min). ``data`` are the labelled train paths of
     :func:`benchmarks.rewards_arith.labelled_paths`; ``test`` the sampled test completions."""
     train = step_features(task, policy, [(d["problem"], d["steps"]) for d in data])
@@ -115,6 +117,7 @@ def probe_scores(task, policy, data, test, label_rollouts: int, seed: int) -> di
         if len(f):
             p, o = prm(f), orm(f)
             out["probe_prm_min"][i][j] = float(p.min())
+            out["probe_prm_product"][i][j] = float(np.prod(p))
             out["probe_orm"][i][j] = float(o[-1])
             out["probe_orm_min"][i][j] = float(o.min())
     return out
