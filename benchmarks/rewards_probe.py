@@ -99,8 +99,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, steps: int = 30
 
 def probe_scores(task, policy, data, test, label_rollouts: int, seed: int) -> dict[str, list[list[float]]]:
     """Path scores of every test sample from the probe PRM (hard MC labels; min and product,
-    Lightman et al.'s aggregation) and the probe
-    ORM (outcome labels; last and min). ``data`` are the labelled train paths of
+    Lightman et al.'s aggregation) and the probe ORM (outcome labels; last and min). ``data`` are the labelled train paths of
     :func:`benchmarks.rewards_arith.labelled_paths`; ``test`` the sampled test completions."""
     train = step_features(task, policy, [(d["problem"], d["steps"]) for d in data])
     x = np.concatenate([f for f in train if len(f)])
@@ -109,10 +108,8 @@ def probe_scores(task, policy, data, test, label_rollouts: int, seed: int) -> di
     prm, orm = fit_probe(x, prm_y, seed=seed), fit_probe(x, orm_y, seed=seed)
     flat = [(i, j, c) for i, comps in enumerate(test) for j, c in enumerate(comps)]
     feats = step_features(task, policy, [(c.state.problem, [s.text for s in c.steps]) for _, _, c in flat])
-    out = {
-        name: [[-1.0] * len(comps) for comps in test]
-        for name in ("probe_prm_min", "probe_orm", "probe_orm_min")
-    }
+    names = ("probe_prm_min", "probe_prm_product", "probe_orm", "probe_orm_min")
+    out = {name: [[-1.0] * len(comps) for comps in test] for name in names}
     for (i, j, _), f in zip(flat, feats, strict=True):
         if len(f):
             p, o = prm(f), orm(f)

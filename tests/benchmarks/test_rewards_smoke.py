@@ -88,3 +88,32 @@ def test_step_features_one_row_per_step(tiny_checkpoint):
     assert feats[0].shape == (len(steps), 3 + policy.model.config.n_embd)
     assert (feats[0][:, 0] <= 0).all() and (feats[0][:, 2] >= 1).all()  # log-probs, token counts
     assert feats[1].shape[0] == 0
+
+
+def test_probe_scores_rank_every_finished_sample(tiny_checkpoint):
+    from benchmarks.rewards_probe import probe_scores
+
+    from qstar.policy.loading import load_policy
+    from qstar.rewards.rollout import Completion
+    from qstar.tasks.arith import solution_steps
+    from qstar.tasks.registry import get_task
+
+    task, policy = get_task("arith"), load_policy(tiny_checkpoint)
+    problems = task.problems("test")[:2]
+    data = []
+    for k, p in enumerate(problems):
+        steps = solution_steps(p)[:2]
+        data.append({"problem": p, "steps": steps, "mc": [[k == 0]] * len(steps), "outcome": k == 0})
+    state = task.initial_state(problems[0])
+    texts = solution_steps(problems[0])
+    done = [task.parse_step(state, texts[0])]
+    test = [
+        [
+            Completion(tuple(done), task.apply(state, done[0]), "invalid_step", 5),
+            Completion((), state, "unfinished", 0),
+        ]
+    ]
+    got = probe_scores(task, policy, data, test, label_rollouts=1, seed=0)
+    assert set(got) == {"probe_prm_min", "probe_prm_product", "probe_orm", "probe_orm_min"}
+    for rows in got.values():
+        assert 0.0 <= rows[0][0] <= 1.0 and rows[0][1] == -1.0  # a path without steps is never picked
