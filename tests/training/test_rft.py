@@ -67,24 +67,26 @@ def test_rft_config_sets_the_baseline_targets():
     assert config.rounds == 3 and config.samples_per_problem == 4
 
 
+def tiny_rft(**changes) -> LoopConfig:
+    """One round of RFT on a 1-layer model, a few problems, tiny evaluation."""
+    base = {
+        "rounds": 1,
+        "problems_per_round": 2,
+        "samples_per_problem": 3,
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 32,
+        "block_size": 128,
+        "train_steps": 2,
+        "batch_size": 8,
+        "num_eval_problems": 2,
+        "eval_budget": 3,
+    }
+    return rft_config(LoopConfig(**base), **changes)
+
+
 def test_rft_loop_spends_its_token_budget_in_waves(tmp_path):
-    config = rft_config(
-        LoopConfig(
-            rounds=1,
-            problems_per_round=8,
-            samples_per_problem=4,
-            max_tokens_per_round=1,
-            wave_size=2,
-            n_layer=1,
-            n_head=2,
-            n_embd=32,
-            block_size=128,
-            train_steps=2,
-            batch_size=8,
-            num_eval_problems=2,
-            eval_budget=3,
-        )
-    )
+    config = tiny_rft(problems_per_round=8, samples_per_problem=4, max_tokens_per_round=1, wave_size=2)
     (metrics,) = run_rft(config, tmp_path / "rft")
     assert metrics["method"] == "rft"
     assert metrics["problems_searched"] == 2  # one wave spent the (tiny) budget
@@ -116,23 +118,7 @@ def test_lookahead_targets_value_every_child_of_an_expanded_node():
 
 
 def test_rft_loop_runs_with_lookahead_targets(tmp_path):
-    config = rft_config(
-        LoopConfig(
-            rounds=1,
-            problems_per_round=2,
-            samples_per_problem=3,
-            n_layer=1,
-            n_head=2,
-            n_embd=32,
-            block_size=128,
-            train_steps=2,
-            batch_size=8,
-            num_eval_problems=2,
-            eval_budget=3,
-        ),
-        policy_target="lookahead",
-        value_target="lookahead",
-    )
+    config = tiny_rft(policy_target="lookahead", value_target="lookahead")
     (metrics,) = run_rft(config, tmp_path / "rft")
     assert metrics["policy_states"] >= 2  # at least each root, solved or not
     assert metrics["value_examples"] >= 2  # every expanded node is backed up
