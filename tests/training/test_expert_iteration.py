@@ -206,3 +206,16 @@ def test_replay_keeps_every_verified_step_and_the_latest_value():
     replay.merge([first], union=False, held_out_headers=frozenset())
     assert replay.policy["s\n"] == {"a": 1.0, "b": 0.0, "c": 0.0}
     assert Replay.from_json(replay.to_json()) == replay
+
+
+def test_mcts_loop_with_lookahead_targets_values_every_child(tmp_path):
+    """Search collection with both lookahead targets: MCTS leaves children unvalued, the job
+    values them (charged model calls), and every expanded node gets both targets."""
+    config = LoopConfig(**{**TINY, "rounds": 1, "policy_target": "lookahead", "value_target": "lookahead"})
+    (metrics,) = run_loop(config, tmp_path / "run")
+    assert metrics["policy_states"] >= config.problems_per_round  # every root was expanded
+    assert metrics["value_examples"] >= metrics["policy_states"]
+    tree = json.loads(next((tmp_path / "run").rglob("trees/**/*.json")).read_text())
+    nodes = tree["nodes"]
+    expanded = {n["id"] for n in nodes if n["expanded"]}
+    assert all(n["value"] is not None or n["terminal"] for n in nodes if n["parent"] in expanded)
