@@ -36,8 +36,7 @@ from qstar.search.expand import expand, sample_steps
 from qstar.search.tree import Tree, add_children, backup, find_child, is_solution, new_tree
 from qstar.tasks.base import Task
 from qstar.training.expert_iteration import LoopConfig, run_loop
-from qstar.training.targets import tree_targets
-from qstar.training.workers import Job, load_policy, needs_child_values, unpack_job, value_children
+from qstar.training.workers import Job, add_targets, load_policy, unpack_job
 from qstar.types import Cost, Problem
 
 __all__ = ["SAMPLERS", "sample_paths", "rft_job", "rft_config", "run_rft"]
@@ -121,11 +120,7 @@ def rft_job(job: Job) -> list[dict[str, Any]]:
         if job.targets is not None:
             # Sampled expansions list every legal step only with the "legal" sampler.
             exhaustive = job.sampler == "legal" and task.legal_steps(tree.state[0]) is not None
-            if needs_child_values(job.targets):
-                value_children(tree, ValueHeadScorer(task, policy, cost=cost))
-                record["cost"] = cost.to_json()
-            tt = tree_targets(tree, exhaustive=exhaustive, **job.targets)
-            record["policy"], record["values"] = tt.policy, tt.values
+            add_targets(record, tree, job.targets, exhaustive, ValueHeadScorer(task, policy, cost=cost))
         if index < job.keep_trees:
             record["tree"] = tree.to_json()
         out.append(record)

@@ -172,6 +172,16 @@ def reachability_values(
     return dict(sorted(out.items()))
 
 
+def _completed_q(tree: Tree, node: int, known: dict[int, float]) -> dict[int, float]:
+    """``{child: Q}`` of the children of ``node`` with a completed Q-value: ``known[child]``
+    where the search settled it, else the value its scorer gave a non-terminal child."""
+    return {
+        c: known[c] if c in known else float(tree.value[c])
+        for c in tree.children[node]
+        if c in known or (tree.value[c] is not None and not tree.terminal[c])
+    }
+
+
 def lookahead_values(tree: Tree, *, exhaustive: bool = True, discount: float = 1.0) -> dict[int, float]:
     """``{node: target}`` of the ``"lookahead"`` value mode (module docstring), non-terminal
     nodes only."""
@@ -183,13 +193,9 @@ def lookahead_values(tree: Tree, *, exhaustive: bool = True, discount: float = 1
         if node in known:
             out[node] = known[node]
             continue
-        q = [
-            known[c] if c in known else float(tree.value[c])
-            for c in tree.children[node]
-            if c in known or (tree.value[c] is not None and not tree.terminal[c])
-        ]
+        q = _completed_q(tree, node, known)
         if tree.expanded[node] and q:
-            out[node] = discount * max(q)
+            out[node] = discount * max(q.values())
     return out
 
 
@@ -225,14 +231,8 @@ def lookahead_policy(
     """``pi(a) ∝ exp(Q(a) / temperature)`` over the children of ``node`` that have a completed
     Q-value (module docstring; empty when none has one)."""
     check_float("lookahead", "temperature", temperature, low=0.0, low_open=True)
-    q: dict[int, float] = {}
-    for c in tree.children[node]:
-        if c in solved:
-            q[c] = 1.0
-        elif c in dead:
-            q[c] = 0.0
-        elif tree.value[c] is not None and not tree.terminal[c]:
-            q[c] = float(tree.value[c])
+    settled = {c: float(c in solved) for c in tree.children[node] if c in solved or c in dead}
+    q = _completed_q(tree, node, settled)
     if not q:
         return {}
     top = max(q.values())

@@ -105,11 +105,9 @@ def search_job(job: Job) -> list[dict[str, Any]]:
         }
         if job.targets is not None:
             exhaustive = task.legal_steps(tree.state[0]) is not None
-            if needs_child_values(job.targets):
-                value_children(tree, ValueHeadScorer(task, policy, cost=result.cost))
-                record["cost"] = result.cost.to_json()
-            tt = tree_targets(tree, exhaustive=exhaustive, **job.targets)
-            record["policy"], record["values"] = tt.policy, tt.values
+            add_targets(
+                record, tree, job.targets, exhaustive, ValueHeadScorer(task, policy, cost=result.cost)
+            )
         if index < job.keep_trees:
             record["tree"] = tree.to_json()
         out.append(record)
@@ -216,9 +214,17 @@ class Workers:
 
 
 # -- collect and evaluate ---------------------------------------------------------------------------
-def needs_child_values(targets: dict[str, Any]) -> bool:
-    """Whether the targets read the value of children the search may not have valued."""
-    return "lookahead" in (targets["policy_mode"], targets["value_mode"])
+def add_targets(
+    record: dict[str, Any], tree: Tree, targets: dict[str, Any], exhaustive: bool, scorer: ValueHeadScorer
+) -> None:
+    """Put the tree's ``policy`` and ``values`` targets in a job's record. ``"lookahead"``
+    targets first value the children the search left unvalued (:func:`value_children`); those
+    calls go to the scorer's cost, so the record's ``cost`` is written again."""
+    if "lookahead" in (targets["policy_mode"], targets["value_mode"]):
+        value_children(tree, scorer)
+        record["cost"] = scorer.cost.to_json()
+    tt = tree_targets(tree, exhaustive=exhaustive, **targets)
+    record["policy"], record["values"] = tt.policy, tt.values
 
 
 def value_children(tree: Tree, scorer: ValueHeadScorer) -> None:
