@@ -25,21 +25,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from qstar.training.sft import make_value_batch
+
 __all__ = ["step_features", "fit_probe", "probe_scores"]
 
 
 def _hidden_last(policy, texts: Sequence[str], batch: int = 256) -> np.ndarray:
-    """The frozen generator's final hidden state at each text's last token, (N, C)."""
+    """The frozen generator's final hidden state at each text's last token, (N, C): the
+    position the value head reads, batched as the value trainer batches (right padding)."""
     tok, model, out = policy.tokenizer, policy.model, []
     with torch.no_grad():
         for i in range(0, len(texts), batch):
-            rows = [[tok.bos_id, *tok.encode(t)] for t in texts[i : i + batch]]
-            ids = torch.full((len(rows), max(map(len, rows))), tok.pad_id, dtype=torch.long)
-            for r, row in enumerate(rows):
-                ids[r, : len(row)] = torch.tensor(row)
-            hidden = model.hidden_states(ids)  # (B, T, C); right padding needs no mask
-            last = torch.tensor([len(row) - 1 for row in rows])
-            out.append(hidden[torch.arange(len(rows)), last].float().numpy())
+            rows = [([tok.bos_id, *tok.encode(t)], 0.0) for t in texts[i : i + batch]]
+            b = make_value_batch(rows, pad_id=tok.pad_id)
+            hidden = model.hidden_states(b.input_ids)  # (B, T, C)
+            out.append(hidden[torch.arange(len(rows)), b.last_index].float().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.n_embd), dtype=np.float32)
 
 
