@@ -17,6 +17,7 @@ import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from qstar.errors import IllegalStepError, ParseError
 from qstar.tasks.base import TaskBase
@@ -53,6 +54,22 @@ class _ParsedStep:
     b: Fraction
     result: Fraction
     left: tuple[Fraction, ...] | None
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_step_text(text: str) -> _ParsedStep:
+    """Parse one step line (cached: search applies the same few thousand lines again and again,
+    and a parsed step is immutable; a ParseError is raised afresh each time, never cached)."""
+    m = _STEP.match(text) if len(text) <= _MAX_STEP_CHARS else None
+    if not m:
+        raise ParseError(
+            f"step {text.strip()[:80]!r} is not of the form 'a op b = c (left: ...)', e.g. '10 - 4 = 6 (left: 5 6 6)'"
+        )
+    a, op, b, result, left = m.groups()
+    left_values = None if left is None else tuple(sorted(parse_number(t) for t in left.split()))
+    return _ParsedStep(
+        parse_number(a), _OP_ALIASES.get(op, op), parse_number(b), parse_number(result), left_values
+    )
 
 
 class NumbersGame(TaskBase):
@@ -107,16 +124,7 @@ class NumbersGame(TaskBase):
         return f"{fmt(a)} {op} {fmt(b)} = {fmt(result)} (left: {' '.join(fmt(v) for v in left)})"
 
     def _parse(self, text: str) -> _ParsedStep:
-        m = _STEP.match(text) if len(text) <= _MAX_STEP_CHARS else None
-        if not m:
-            raise ParseError(
-                f"step {text.strip()[:80]!r} is not of the form 'a op b = c (left: ...)', e.g. '10 - 4 = 6 (left: 5 6 6)'"
-            )
-        a, op, b, result, left = m.groups()
-        left_values = None if left is None else tuple(sorted(parse_number(t) for t in left.split()))
-        return _ParsedStep(
-            parse_number(a), _OP_ALIASES.get(op, op), parse_number(b), parse_number(result), left_values
-        )
+        return _parse_step_text(text)
 
     def parse_step(self, state: State, text: str) -> Step:
         """Read a step line; spacing and operator spelling are normalised, numbers are kept as

@@ -176,12 +176,14 @@ class TinyGPTPolicy:
     @contextmanager
     def _inference(self) -> Iterator[None]:
         was_training = self.model.training
-        self.model.eval()
+        if was_training:  # eval() walks every module: skip it on the common already-eval path
+            self.model.eval()
         try:
             with torch.inference_mode():
                 yield
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         ids = [self.tokenizer.bos_id, *self.tokenizer.encode(prompt)]
