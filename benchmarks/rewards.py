@@ -65,7 +65,7 @@ def work_units(args) -> int:
     searched = 8 * len(args.search_problems) * ("qstar" in args.only)
     return (
         2 * arith
-        + (3 + args.ceiling + 2 * args.implicit + args.probe) * ("bon" in args.only)
+        + (3 * (not args.no_finetuned) + args.ceiling + 2 * args.implicit + args.probe) * ("bon" in args.only)
         + 4 * ("cost" in args.only)
         + searched
     )
@@ -159,6 +159,17 @@ def run_search_methods(policy, args, out: dict[str, Any]) -> None:
 
 
 # -- plot --------------------------------------------------------------------------------------
+PLOTTED_RULES = (
+    "majority",
+    "pass@n",
+    "orm",
+    "prm_soft_min",
+    "prm_hard_min",
+    "probe_prm_product",
+    "probe_orm",
+)
+
+
 def plot(out: dict[str, Any], path) -> None:
     import matplotlib
 
@@ -168,7 +179,7 @@ def plot(out: dict[str, Any], path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     if "bon" in out:
         for rule, acc in out["bon"]["accuracy"].items():
-            if rule not in ("majority", "pass@n", "orm", "prm_soft_min", "prm_hard_min"):
+            if rule not in PLOTTED_RULES:
                 continue
             ns = sorted(int(n) for n in acc)
             axes[0].plot(ns, [acc[n] for n in ns], marker="o", label=rule)
@@ -225,6 +236,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--headline", default="prm_soft_min", help="the PRM variant the +5 goal is judged on")
+    ap.add_argument("--headline-orm", default="orm", help="the ORM the --headline PRM is compared with")
+    ap.add_argument(
+        "--no-finetuned",
+        action="store_true",
+        help="skip the fine-tuned value-head reward models (use --probe)",
+    )
+    ap.add_argument(
+        "--fresh-from",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also report best-of-N on test problems K.. alone",
+    )
     ap.add_argument(
         "--ceiling", action="store_true", help="also a PRM on the answer key's step labels (diagnostic)"
     )
@@ -246,6 +270,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quiet", action="store_true", help="no progress bar (result lines still print)")
     args = ap.parse_args(argv)
     args.only = set(args.only.split(","))
+    if args.no_finetuned and not args.probe:
+        raise SystemExit("--no-finetuned leaves no reward model to compare: add --probe")
+    if not 0 <= args.fresh_from < args.test_problems:
+        raise SystemExit(f"--fresh-from must be in [0, --test-problems={args.test_problems})")
     args.search_problems = {k: int(v) for k, v in (kv.split("=") for kv in args.search_problems.split(","))}
     torch.set_num_threads(args.threads)
     if args.make_arith_policy:

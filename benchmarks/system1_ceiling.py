@@ -1,6 +1,10 @@
 """What limits System 1 of the tiny GPT: the targets, or the network? (issue 6 diagnostic)
 
     python -m benchmarks.system1_ceiling [--init default] [--steps 3000] [--limit 100]
+    python -m benchmarks.system1_ceiling --init scratch --n-layer 6 --n-embd 256 --device cuda
+
+``--init scratch`` trains a fresh GPT of the given shape instead (how the bound moves with
+capacity); ``--device cuda`` trains and evaluates on a GPU.
 
 A *diagnostic bound*, not a training method: it trains on the exhaustive oracle's labels,
 which the flagship loop never sees. Starting from ``--init`` (a shipped model or a checkpoint
@@ -22,6 +26,7 @@ Writes ``benchmarks/results/system1_ceiling.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -30,7 +35,9 @@ import torch
 from benchmarks.common import write_json
 from benchmarks.generalization import measure
 from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
+from qstar.policy.tinygpt.model import GPT, GPTConfig
 from qstar.policy.tinygpt.policy import SHIPPED_CHECKPOINTS, shipped_checkpoint_dir
+from qstar.policy.tinygpt.tokenizer import Tokenizer
 from qstar.tasks.base import Task
 from qstar.tasks.numbers_oracle import solvable_from
 from qstar.tasks.registry import get_task
@@ -72,9 +79,26 @@ def complete_targets(task: Task, limit: int | None = None) -> Replay:
     return replay
 
 
+def initial_model(args: argparse.Namespace) -> tuple[GPT, Tokenizer]:
+    """The model to train: a fresh GPT of the asked shape (``--init scratch``) or a checkpoint."""
+    if args.init == "scratch":
+        tokenizer = Tokenizer()
+        shape = GPTConfig(tokenizer.vocab_size, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+        return GPT(shape, seed=args.seed), tokenizer
+    init = str(shipped_checkpoint_dir(args.init)) if args.init in SHIPPED_CHECKPOINTS else args.init
+    ckpt = load_checkpoint(init)
+    return ckpt.model, ckpt.tokenizer
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--init", default="default", help="default, sft-oracle or a checkpoint dir")
+    ap.add_argument("--init", default="default", help="default, sft-oracle, a checkpoint dir or scratch")
+    ap.add_argument("--n-layer", type=int, default=3, help="with --init scratch")
+    ap.add_argument("--n-head", type=int, default=4, help="with --init scratch")
+    ap.add_argument("--n-embd", type=int, default=96, help="with --init scratch")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--device", default="cpu", help="where the model trains (cpu or cuda)")
+    ap.add_argument("--eval-threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=3000, help="update steps on the complete targets")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--rules-fraction", type=float, default=0.25)
@@ -92,27 +116,37 @@ def main(argv: list[str] | None = None) -> None:
     assert not any(p.split("\n", 1)[0] in headers for p in [*replay.policy, *replay.values])
     targets_cpu = time.process_time() - started
     print(f"{len(replay.policy)} policy states, {len(replay.values)} value labels", flush=True)
-    init = str(shipped_checkpoint_dir(args.init)) if args.init in SHIPPED_CHECKPOINTS else args.init
-    ckpt = load_checkpoint(init)
+    model, tokenizer = initial_model(args)
+    model.to(args.device)
     config = LoopConfig(
         task="game24",
         rounds=1,
         train_steps=args.steps,
+        batch_size=args.batch_size,
         rules_fraction=args.rules_fraction,
         policy_smoothing=0.0,
         lr=args.lr,
         seed=args.seed,
     )
-    optimizer = make_optimizer(ckpt.model, config)
-    started = time.process_time()
+    optimizer = make_optimizer(model, config)
+    started, wall = time.process_time(), time.perf_counter()
     losses = update(
-        ckpt.model, optimizer, ckpt.tokenizer, replay, config, 1, {}, task=task, held_out=held_out_texts(task)
+        model, optimizer, tokenizer, replay, config, 1, {}, task=task, held_out=held_out_texts(task)
     )
-    train_cpu = time.process_time() - started
-    save_checkpoint(args.save, ckpt.model, ckpt.tokenizer, meta={"trainer": "benchmarks.system1_ceiling"})
-    results = measure(args.save, args.limit, args.seed)
+    train_cpu, train_wall = time.process_time() - started, time.perf_counter() - wall
+    print(f"trained {args.steps} steps in {train_wall:.0f} s: {losses}", flush=True)
+    save_checkpoint(args.save, model, tokenizer, meta={"trainer": "benchmarks.system1_ceiling"})
+    torch.set_num_threads(args.eval_threads)
+    before = os.environ.get("QSTAR_DEVICE")
+    os.environ["QSTAR_DEVICE"] = args.device  # the evaluation's policy goes where training ran
+    try:
+        results = measure(args.save, args.limit, args.seed)
+    finally:
+        os.environ.pop("QSTAR_DEVICE") if before is None else os.environ.update(QSTAR_DEVICE=before)
     payload: dict[str, Any] = {
         "settings": vars(args),
+        "parameters": model.num_params(),
+        "train_wall_minutes": round(train_wall / 60, 2),
         "policy_states": len(replay.policy),
         "value_labels": len(replay.values),
         "targets_cpu_minutes": round(targets_cpu / 60, 2),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `benchmarks` is a top-level package of the repository
@@ -117,3 +118,25 @@ def test_probe_scores_rank_every_finished_sample(tiny_checkpoint):
     assert set(got) == {"probe_prm_min", "probe_prm_product", "probe_orm", "probe_orm_min"}
     for rows in got.values():
         assert 0.0 <= rows[0][0] <= 1.0 and rows[0][1] == -1.0  # a path without steps is never picked
+
+
+def test_goal_at_16_compares_the_named_rerankers_on_all_and_fresh_problems():
+    from types import SimpleNamespace
+
+    bon = {
+        "accuracy": {"probe_prm_product": {16: 30.0}, "probe_orm": {16: 24.0}, "orm": {16: 29.0}},
+        "accuracy_fresh": {"probe_prm_product": {16: 28.0}, "probe_orm": {16: 25.0}, "orm": {16: 20.0}},
+    }
+    args = SimpleNamespace(headline="probe_prm_product", headline_orm="probe_orm")
+    goal = rewards_arith.goal_at_16(bon, args)
+    assert goal["points"] == 6.0 and goal["points_fresh"] == 3.0
+    assert goal["met"] is False  # both sets must show the +5
+    assert goal["best_prm_variant_at_16"] == "probe_prm_product"
+    args.headline_orm = "orm_missing"
+    with pytest.raises(SystemExit, match="orm_missing"):
+        rewards_arith.goal_at_16(bon, args)
+
+
+def test_rewards_rejects_no_finetuned_without_probe():
+    with pytest.raises(SystemExit, match="add --probe"):
+        rewards.main(["--only", "bon", "--no-finetuned"])

@@ -34,3 +34,14 @@ def test_main_writes_the_three_splits(tiny_checkpoint, tmp_path):
     system1_ceiling.main([*args, "--save", str(tmp_path / "m"), "--out", str(out)])
     got = json.loads(out.read_text())
     assert set(got["results"]) == {"train", "val", "test"} and got["policy_states"] > 0
+
+
+def test_main_from_scratch_trains_a_fresh_model_of_the_asked_shape(tmp_path):
+    out = tmp_path / "c.json"
+    args = ["--init", "scratch", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "4"]
+    args += ["--steps", "2", "--limit", "1", "--train-limit", "1"]
+    system1_ceiling.main([*args, "--save", str(tmp_path / "m"), "--out", str(out)])
+    got = json.loads(out.read_text())
+    assert got["settings"]["init"] == "scratch" and got["parameters"] > 0
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (saved["model"]["n_layer"], saved["model"]["n_embd"]) == (1, 16)

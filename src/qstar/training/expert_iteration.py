@@ -120,6 +120,7 @@ def update(
     neg = [i for i, (_, v) in enumerate(values) if v < 0.5]
     gen = torch.Generator().manual_seed(derive_seed(config.seed, "train", round_index))
     pad, bs, vbs = tokenizer.pad_id, config.batch_size, config.value_batch_size
+    device = next(model.parameters()).device  # batches go where the model is (CPU or GPU)
     use_rules = config.rules_fraction > 0 and task is not None
     num_rules = (round(bs * config.rules_fraction) if states else bs) if use_rules else 0
     rules_rng = random.Random(derive_seed(config.seed, "rules", round_index))
@@ -146,12 +147,14 @@ def update(
     try:
         for step in range(config.train_steps):
             lm_rows = (draw_lm(bs - num_rules) if states else []) + draw_rules(num_rules)
-            lm_batch = make_lm_batch(lm_rows, pad_id=pad) if lm_rows else None
+            lm_batch = make_lm_batch(lm_rows, pad_id=pad, device=device) if lm_rows else None
             if config.balance_values and pos and neg:
                 chosen = draw(pos, vbs // 2) + draw(neg, vbs - vbs // 2)
             else:
                 chosen = draw(range(len(values)), vbs) if values else []
-            value_batch = make_value_batch([values[i] for i in chosen], pad_id=pad) if chosen else None
+            value_batch = (
+                make_value_batch([values[i] for i in chosen], pad_id=pad, device=device) if chosen else None
+            )
             if lm_batch is None and value_batch is None:
                 break
             global_step = (round_index - 1) * config.train_steps + step

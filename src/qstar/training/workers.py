@@ -13,6 +13,7 @@ or on the number of workers.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,18 +62,20 @@ class Job:
         return tuple((dict(p.data), p.id, s) for p, s in zip(problems, seeds, strict=True))
 
 
-_POLICIES: dict[tuple[str, str], Any] = {}
+_POLICIES: dict[tuple[str, str, str], Any] = {}
 
 
 def load_policy(checkpoint: str):
-    """The tiny GPT of a checkpoint directory, cached per path and weights digest."""
+    """The tiny GPT of a checkpoint directory, cached per path and weights digest, on the device
+    ``$QSTAR_DEVICE`` names (``cpu`` when unset; e.g. ``cuda`` to search and evaluate on a GPU)."""
     from qstar.policy.tinygpt.policy import TinyGPTPolicy
 
     meta = json.loads((Path(checkpoint) / "config.json").read_text())
-    key = (str(checkpoint), str(meta.get("weights_sha256")))
+    device = os.environ.get("QSTAR_DEVICE", "cpu")
+    key = (str(checkpoint), str(meta.get("weights_sha256")), device)
     if key not in _POLICIES:
         _POLICIES.clear()
-        _POLICIES[key] = TinyGPTPolicy.load(checkpoint)
+        _POLICIES[key] = TinyGPTPolicy.load(checkpoint, device=device)
     return _POLICIES[key]
 
 
