@@ -21,7 +21,8 @@ Writes ``benchmarks/results/flagship.json`` (configs, per-round metrics, test re
 (search/sampling + updates; evaluation CPU is reported separately). System 1 is plotted twice:
 free greedy decoding (the model writes each step) and greedy restricted to legal steps (the
 step the policy scores highest). ``--report-only [--test-latest]`` summarises runs stopped
-early without running anything more.
+early without running anything more; ``--saved NAME=DIR`` (repeatable) adds runs whose results
+were saved to the repository (``benchmarks/results/loop_*``).
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def read_run(name: str, runs_dir: Path, *, test_latest: bool = False, workers: i
             pool.close()
         test_file.write_text(json.dumps({"round": latest, "stopped_early": True, **test}, indent=1) + "\n")
     test = json.loads(test_file.read_text()) if test_file.is_file() else {}
-    return {"config": config.to_json(), "history": history, "test": test, "complete": latest == config.rounds}
+    done = max(latest, len(history))  # a saved result directory has metrics but no run state
+    return {"config": config.to_json(), "history": history, "test": test, "complete": done == config.rounds}
 
 
 def sft_oracle(path: str, config: LoopConfig) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     print(f"wrote {path}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--problems-per-round", type=int, default=128)
@@ -204,9 +206,17 @@ def main() -> None:
         help="with --report-only: test the latest checkpoint of each run",
     )
     ap.add_argument("--runs-dir", type=Path, default=Path("runs") / "flagship", help="(git-ignored)")
+    ap.add_argument(
+        "--saved",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="with --report-only: also a run's saved result directory (config.json, metrics.jsonl, "
+        "test_eval.json), e.g. game24-rft-default=benchmarks/results/loop_rft_rules_vlookahead_r12",
+    )
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/flagship.json)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar (round lines still print)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
@@ -220,6 +230,11 @@ def main() -> None:
                 results["runs"][name] = read_run(
                     name, args.runs_dir, test_latest=args.test_latest, workers=args.workers
                 )
+        for item in args.saved:
+            name, sep, where = item.partition("=")
+            if not sep or not (Path(where) / "config.json").is_file():
+                ap.error(f"--saved {item!r}: give NAME=DIR, DIR holding a run's config.json")
+            results["runs"][name] = read_run(Path(where).name, Path(where).parent)
         methods = []
     if "game24-mcts" in methods or ("game24-rft" in methods and not args.rft_tokens_per_round):
         results["runs"]["game24-mcts"] = run("game24-mcts", base, args.runs_dir, quiet=args.quiet)
