@@ -126,14 +126,11 @@ def engine_figure(
     }
 
 
-def _device_facts(device: str) -> dict[str, Any]:
+def _gpu_facts(device: str) -> dict[str, Any]:
+    """The GPU's name and CUDA version when ``device`` is one (the figure's ``device`` says which)."""
     if not device.startswith("cuda"):
-        return {"device": device}
-    return {
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0),
-        "cuda": torch.version.cuda,
-    }
+        return {}
+    return {"gpu": torch.cuda.get_device_name(0), "cuda": torch.version.cuda}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -170,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "model": args.model,
         "threads": args.threads,
         "seed": args.seed,
-        **_device_facts(args.device),
+        **_gpu_facts(args.device),
         **result,
     }
     device = args.device.split(":")[0]

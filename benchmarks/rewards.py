@@ -43,7 +43,8 @@ import numpy as np
 import torch
 
 from benchmarks.common import RESULTS, progress, write_json
-from benchmarks.rewards_arith import _BAR, best_of_n, log, make_arith_policy, run_arith
+from benchmarks.rewards_arith import _BAR, log, make_arith_policy, run_arith
+from benchmarks.rewards_selection import best_of_n
 from qstar.errors import ConfigError
 from qstar.policy.loading import load_policy
 from qstar.policy.tinygpt.model import GPT

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.rewards_selection import (  # noqa: F401  (re-exported for rewards.py and the tests)
+from benchmarks.rewards_selection import (
     best_of_n,
     goal_at_16,
     step_quality,
@@ -315,7 +315,9 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
         }
         log(f"within-problem AUC: {out['bon']['within_problem_auc']}")
         log(f"answer share of the top pick: {out['bon']['top_pick_answer_share']}")
-        if args.fresh_from:  # the same draws, on the test problems after the first fresh_from only
+        if (
+            args.fresh_from
+        ):  # the test problems after the first fresh_from only (draws from a fresh seeded rng)
             k = args.fresh_from
             fresh = {rule: per[k:] for rule, per in scores.items()}
             out["bon"]["accuracy_fresh"] = {

@@ -142,7 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         results = measure(args.save, args.limit, args.seed)
     finally:
-        os.environ.pop("QSTAR_DEVICE") if before is None else os.environ.update(QSTAR_DEVICE=before)
+        if before is None:
+            del os.environ["QSTAR_DEVICE"]
+        else:
+            os.environ["QSTAR_DEVICE"] = before
     payload: dict[str, Any] = {
         "settings": vars(args),
         "parameters": model.num_params(),

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `benchmarks` is a top-level package of the repository
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import rewards, rewards_arith  # noqa: E402
+from benchmarks import rewards, rewards_selection  # noqa: E402
 
 
 def test_rewards_search_part_smoke(tiny_checkpoint, tmp_path):
@@ -51,17 +51,17 @@ def test_within_problem_auc_ignores_problem_difficulty():
     answers = [[1, 2, None], [3, 4, 5]]
     correct = [[True, False, False], [False, True, False]]
     per = [[0.8, 0.9, 1.0], [0.3, 0.1, 0.2]]
-    assert rewards_arith.within_problem_auc(answers, correct, per) == 0.0
+    assert rewards_selection.within_problem_auc(answers, correct, per) == 0.0
     flipped = [[0.9, 0.8, 0.0], [0.1, 0.3, 0.2]]
-    assert rewards_arith.within_problem_auc(answers, correct, flipped) == 1.0
+    assert rewards_selection.within_problem_auc(answers, correct, flipped) == 1.0
     # A problem whose samples are all right (or all wrong) says nothing about ranking.
-    assert rewards_arith.within_problem_auc([[1, 1]], [[True, True]], [[0.1, 0.2]]) is None
+    assert rewards_selection.within_problem_auc([[1, 1]], [[True, True]], [[0.1, 0.2]]) is None
 
 
 def test_top_pick_share_tells_an_outlier_picker_from_the_crowd():
     answers = [[5, 5, 5, 7, None]]
-    assert rewards_arith.top_pick_share(answers, [[0.9, 0.1, 0.1, 0.2, 1.0]]) == 0.75
-    assert rewards_arith.top_pick_share(answers, [[0.1, 0.1, 0.1, 0.9, 1.0]]) == 0.25
+    assert rewards_selection.top_pick_share(answers, [[0.9, 0.1, 0.1, 0.2, 1.0]]) == 0.75
+    assert rewards_selection.top_pick_share(answers, [[0.1, 0.1, 0.1, 0.9, 1.0]]) == 0.25
 
 
 def test_probe_learns_a_linear_rule():
@@ -128,13 +128,13 @@ def test_goal_at_16_compares_the_named_rerankers_on_all_and_fresh_problems():
         "accuracy_fresh": {"probe_prm_product": {16: 28.0}, "probe_orm": {16: 25.0}, "orm": {16: 20.0}},
     }
     args = SimpleNamespace(headline="probe_prm_product", headline_orm="probe_orm")
-    goal = rewards_arith.goal_at_16(bon, args)
+    goal = rewards_selection.goal_at_16(bon, args)
     assert goal["points"] == 6.0 and goal["points_fresh"] == 3.0
     assert goal["met"] is False  # both sets must show the +5
     assert goal["best_prm_variant_at_16"] == "probe_prm_product"
     args.headline_orm = "orm_missing"
     with pytest.raises(SystemExit, match="orm_missing"):
-        rewards_arith.goal_at_16(bon, args)
+        rewards_selection.goal_at_16(bon, args)
 
 
 def test_rewards_rejects_no_finetuned_without_probe():
