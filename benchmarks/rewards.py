@@ -1,6 +1,8 @@
 """Automatic process rewards (issue 5): PRM vs ORM vs majority vote, label cost vs quality, Q*.
 
-    python -m benchmarks.rewards --make-arith-policy runs/arith-easy-policy   # once, ~12 CPU-min
+    python -m benchmarks.rewards --make-arith-policy runs/arith-easy-policy   # once, ~21 CPU-min
+    python -m benchmarks.rewards --make-arith-policy runs/arith-easy-policy-4600 \
+        --arith-policy-init runs/arith-easy-policy --arith-policy-steps 3000 --arith-policy-lr 1e-3
     python -m benchmarks.rewards --arith-model runs/arith-easy-policy [--only bon,cost,qstar]
         [--model default] [--threads 1] [--seed 0] [--train-problems 200] [--cost-problems 60]
         [--paths 4] [--label-rollouts 16] [--test-problems 100] [--samples 64] [--temperature 1.0]
@@ -225,8 +227,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="bon,cost,qstar")
     ap.add_argument("--arith-model", default=None, help="arith policy (default: --model)")
     ap.add_argument("--arith-problems", choices=["easy", "split"], default="easy")
+    ap.add_argument("--rm-model", default=None, help="base of every arith reward model (default: the policy)")
     ap.add_argument("--make-arith-policy", default=None, metavar="DIR", help="train one, save, exit")
     ap.add_argument("--arith-policy-steps", type=int, default=1600)
+    ap.add_argument("--arith-policy-lr", type=float, default=2e-3)
+    ap.add_argument("--arith-policy-init", default=None, metavar="DIR", help="continue from this policy")
     ap.add_argument("--train-problems", type=int, default=200)
     ap.add_argument("--cost-problems", type=int, default=60)
     ap.add_argument("--paths", type=int, default=4)
@@ -289,7 +294,9 @@ def main(argv: list[str] | None = None) -> None:
         _BAR.append(bar)
         try:
             if args.only & {"bon", "cost"}:
-                run_arith(load_policy(args.arith_model) if args.arith_model else policy, args, out)
+                arith_policy = load_policy(args.arith_model) if args.arith_model else policy
+                rm = load_policy(args.rm_model) if args.rm_model else None
+                run_arith(arith_policy, args, out, rm)
             if "qstar" in args.only:
                 run_search_methods(policy, args, out)
         finally:

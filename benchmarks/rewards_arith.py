@@ -100,28 +100,50 @@ def easy_arith(task, n: int, seed: int, exclude: set[str] = frozenset()) -> list
     return [Problem(p.task, p.text, p.data, f"easy-{seed}/{i}") for i, p in enumerate(out.values())]
 
 
+#: The easy arith policy imitates ``POLICY_PROBLEMS`` expressions drawn with seed ``POLICY_SEED``
+#: after the first ``POLICY_HELD_OUT`` test expressions (seed 1003) are set aside.
+POLICY_PROBLEMS, POLICY_SEED, POLICY_HELD_OUT = 20_000, 7, 100
+
+
+def policy_problems(task) -> list:
+    """The easy arith policy's imitation problems (:func:`make_arith_policy`)."""
+    held_out = {p.text for p in easy_arith(task, POLICY_HELD_OUT, 1003)}
+    return easy_arith(task, POLICY_PROBLEMS, POLICY_SEED, held_out)
+
+
 def arith_problems(task, args) -> tuple[list, list]:
     if args.arith_problems == "split":  # the end of train is unseen by the shipped SFT model
         return task.problems("train")[-args.train_problems :], task.problems("test")[: args.test_problems]
-    test = easy_arith(task, args.test_problems, 1003)
+    # Test problems skip the policy's imitation problems, so every one is unseen by the policy
+    # (the first POLICY_HELD_OUT are so by construction, and stay the same).
+    test = easy_arith(task, args.test_problems, 1003, {p.text for p in policy_problems(task)})
     return easy_arith(task, args.train_problems, 1001 + args.seed, {p.text for p in test}), test
 
 
 def make_arith_policy(path: str, args) -> None:
     """A deliberately under-trained arith policy: imitation of oracle steps on easy problems."""
     task, tok = get_task("arith"), Tokenizer()
-    exclude = {p.text for p in easy_arith(task, args.test_problems, 1003)}
-    problems = easy_arith(task, 20_000, 7, exclude)
+    problems = policy_problems(task)
     lm = [
         LMExample(task.render(task.initial_state(p)), "".join(s + "\n" for s in solution_steps(p)))
         for p in problems
     ]
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size), seed=args.seed)
-    config = SFTConfig(steps=args.arith_policy_steps, batch_size=64, lr=2e-3, log_every=100)
+    if args.arith_policy_init:  # continue imitation from an earlier policy (a fresh schedule)
+        model = TinyGPTPolicy.load(args.arith_policy_init).model
+    else:
+        model = GPT(GPTConfig(vocab_size=tok.vocab_size), seed=args.seed)
+    config = SFTConfig(steps=args.arith_policy_steps, batch_size=64, lr=args.arith_policy_lr, log_every=100)
     metrics = train_sft(
         model, tok, lm, config=config, progress=False, on_log=lambda m: log(f"policy sft {m}")
     )
-    meta = {"trainer": "benchmarks.rewards arith policy", "problems": len(lm), "metrics": metrics}
+    meta = {
+        "trainer": "benchmarks.rewards arith policy",
+        "problems": len(lm),
+        "init": args.arith_policy_init or "random",
+        "steps": args.arith_policy_steps,
+        "lr": args.arith_policy_lr,
+        "metrics": metrics,
+    }
     save_checkpoint(path, model, tok, meta=meta)
     log(f"saved {path}")
 
@@ -240,8 +262,13 @@ def path_scores(step_scores, how):
     return [[aggregate_scores(r, how) if r else -1.0 for r in rows] for rows in step_scores]
 
 
-def run_arith(policy, args, out: dict[str, Any]) -> None:
-    task, tok, base = get_task("arith"), policy.tokenizer, policy.model
+def run_arith(policy, args, out: dict[str, Any], rm=None) -> None:
+    """``policy`` samples and rolls out; every reward model starts from ``rm`` (default: the
+    policy itself), as Lightman et al. train reward models from a base of their own."""
+    rm = policy if rm is None else rm
+    if rm.tokenizer != policy.tokenizer:
+        raise SystemExit("--rm-model must use the arith policy's tokenizer")
+    task, tok, base = get_task("arith"), rm.tokenizer, rm.model
     train_problems, test_problems = arith_problems(task, args)
     start = time.process_time()
     test = sample_paths(task, policy, test_problems, args.samples, args, args.seed + 10**6)
@@ -288,7 +315,7 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
             ):
                 models[name] = train_implicit(base, tok, recs, args, target)
                 scorers[name] = ImplicitPRMScorer(
-                    task, TinyGPTPolicy(models[name][0], tok), policy, beta=args.implicit_beta
+                    task, TinyGPTPolicy(models[name][0], tok), rm, beta=args.implicit_beta
                 )
         scores, out["bon"] = {}, {"train": {}, "step_quality": {}}
         for name, (_, info) in models.items():
@@ -299,10 +326,12 @@ def run_arith(policy, args, out: dict[str, Any]) -> None:
             out["bon"]["train"][name] = info
             out["bon"]["step_quality"][name] = step_quality(flat, test_truth)
         scores["policy_logprob"] = policy_logprob(task, policy, test)
+        if rm is not policy:  # the reward base's own likelihood: no labels, no training
+            scores["rm_logprob"] = policy_logprob(task, rm, test)
         if args.probe:
             from benchmarks.rewards_probe import probe_scores
 
-            scores.update(probe_scores(task, policy, data, test, args.label_rollouts, args.seed))
+            scores.update(probe_scores(task, rm, data, test, args.label_rollouts, args.seed))
             log("probe PRM/ORM on frozen generator features", done=1)
         acc = best_of_n(answers, correct, scores, rng, args.draws)
         out["bon"]["accuracy"] = acc

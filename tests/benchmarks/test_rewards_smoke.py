@@ -140,3 +140,22 @@ def test_goal_at_16_compares_the_named_rerankers_on_all_and_fresh_problems():
 def test_rewards_rejects_no_finetuned_without_probe():
     with pytest.raises(SystemExit, match="add --probe"):
         rewards.main(["--only", "bon", "--no-finetuned"])
+
+
+def test_easy_arith_test_problems_are_unseen_by_the_policy():
+    """The easy test expressions skip every expression the arith policy imitated, and growing
+    the test set keeps its first problems (so results on test[:100] stay comparable)."""
+    from types import SimpleNamespace
+
+    from benchmarks import rewards_arith
+    from qstar.tasks.registry import get_task
+
+    task = get_task("arith")
+    seen = {p.text for p in rewards_arith.policy_problems(task)}
+    assert len(seen) == rewards_arith.POLICY_PROBLEMS
+    args = SimpleNamespace(arith_problems="easy", train_problems=5, test_problems=400, seed=0)
+    train, test = rewards_arith.arith_problems(task, args)
+    assert not seen & {p.text for p in test}
+    assert not {p.text for p in train} & {p.text for p in test}
+    small = rewards_arith.arith_problems(task, SimpleNamespace(**{**vars(args), "test_problems": 100}))[1]
+    assert [p.text for p in small] == [p.text for p in test[:100]]
