@@ -1,9 +1,12 @@
 """Automatic process rewards (issue 5): PRM vs ORM vs majority vote, label cost vs quality, Q*.
 
     python -m benchmarks.rewards --make-arith-policy runs/arith-easy-policy   # once, ~21 CPU-min
+    python -m benchmarks.rewards --make-arith-policy runs/arith-easy-policy-2200 \
+        --arith-policy-init runs/arith-easy-policy --arith-policy-steps 600 --arith-policy-lr 1e-3
     python -m benchmarks.rewards --make-arith-policy runs/arith-easy-policy-4600 \
         --arith-policy-init runs/arith-easy-policy --arith-policy-steps 3000 --arith-policy-lr 1e-3
     python -m benchmarks.rewards --arith-model runs/arith-easy-policy [--only bon,cost,qstar]
+        [--rm-model DIR] [--probe] [--no-finetuned] [--fresh-from K] [--headline NAME]
         [--model default] [--threads 1] [--seed 0] [--train-problems 200] [--cost-problems 60]
         [--paths 4] [--label-rollouts 16] [--test-problems 100] [--samples 64] [--temperature 1.0]
         [--epochs 5] [--search-problems game24=50,countdown-6=20] [--search-budget 50]
@@ -21,6 +24,11 @@
    the same steps for the same number of optimizer steps and keep their best epoch on their
    own held-out labels. The +5 goal is judged on ``--headline`` (soft labels + min), chosen
    before the run because hard labels of this task suffer lucky-hit false positives (part 2).
+   ``--rm-model DIR`` starts every reward model (value heads, implicit PRMs, probes) from a
+   base of its own instead of the policy, as Lightman et al. 2023 do; it must share the
+   policy's tokenizer. The recipe in the README: the policy is ``arith-easy-policy`` imitated
+   600 steps further (``arith-easy-policy-2200``, ~16% per sample), the reward base 3000 steps
+   further (``arith-easy-policy-4600``, ~80% per sample); both with ``--arith-policy-init``.
 2. **cost**: MC labels with N = 1, 4, 16, 64 rollouts on the first ``--cost-problems`` train
    problems (the first N of 64 samples are the N-sample run): hard-label agreement and
    soft-label AUC against the true step correctness (the expression still has the right
@@ -170,6 +178,9 @@ PLOTTED_RULES = (
     "prm_hard_min",
     "probe_prm_product",
     "probe_orm",
+    "probe_orm_min",
+    "policy_logprob",
+    "rm_logprob",
 )
 
 
@@ -179,12 +190,16 @@ def plot(out: dict[str, Any], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    parts = [k for k in ("bon", "cost", "qstar") if k in out] or ["bon"]
+    fig, row = plt.subplots(1, len(parts), figsize=(5.4 * len(parts), 4.5), squeeze=False)
+    axes = {part: ax for part, ax in zip(parts, row[0], strict=True)}
+    axes = [axes.get("bon"), axes.get("cost"), axes.get("qstar")]  # one panel per part run
     if "bon" in out:
         for rule, acc in out["bon"]["accuracy"].items():
             if rule not in PLOTTED_RULES:
                 continue
-            ns = sorted(int(n) for n in acc)
+            acc = {int(n): v for n, v in acc.items()}  # JSON keys are strings
+            ns = sorted(acc)
             axes[0].plot(ns, [acc[n] for n in ns], marker="o", label=rule)
         axes[0].set(xscale="log", xlabel="N (samples)", ylabel="accuracy %", title="arith best-of-N")
         axes[0].legend(fontsize=8)
