@@ -159,3 +159,12 @@ def test_easy_arith_test_problems_are_unseen_by_the_policy():
     assert not {p.text for p in train} & {p.text for p in test}
     small = rewards_arith.arith_problems(task, SimpleNamespace(**{**vars(args), "test_problems": 100}))[1]
     assert [p.text for p in small] == [p.text for p in test[:100]]
+
+
+def test_plot_reads_a_saved_bon_result(tmp_path):
+    """A result read back from JSON (string keys for N) plots, with one panel per part run."""
+    acc = {"majority": {"1": 10.0, "4": 20.0}, "probe_prm_product": {"1": 10.0, "4": 30.0}}
+    saved = json.loads(json.dumps({"bon": {"accuracy": acc}}))
+    path = tmp_path / "bon.png"
+    rewards.plot(saved, path)
+    assert path.is_file() and path.stat().st_size > 0
