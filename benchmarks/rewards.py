@@ -27,7 +27,7 @@
    ``--rm-model DIR`` starts every reward model (value heads, implicit PRMs, probes) from a
    base of its own instead of the policy, as Lightman et al. 2023 do; it must share the
    policy's tokenizer. The recipe in the README: the policy is ``arith-easy-policy`` imitated
-   600 steps further (``arith-easy-policy-2200``, ~16% per sample), the reward base 3000 steps
+   600 steps further (``arith-easy-policy-2200``, ~17% per sample), the reward base 3000 steps
    further (``arith-easy-policy-4600``, ~80% per sample); both with ``--arith-policy-init``.
 2. **cost**: MC labels with N = 1, 4, 16, 64 rollouts on the first ``--cost-problems`` train
    problems (the first N of 64 samples are the N-sample run): hard-label agreement and

@@ -332,7 +332,7 @@ def run_arith(policy, args, out: dict[str, Any], rm=None) -> None:
             from benchmarks.rewards_probe import probe_scores
 
             scores.update(probe_scores(task, rm, data, test, args.label_rollouts, args.seed))
-            log("probe PRM/ORM on frozen generator features", done=1)
+            log("probe PRM/ORM on frozen reward-base features", done=1)
         acc = best_of_n(answers, correct, scores, rng, args.draws)
         out["bon"]["accuracy"] = acc
         out["bon"]["within_problem_auc"] = {

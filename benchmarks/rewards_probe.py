@@ -15,6 +15,9 @@ see the same features and the same steps; only the labels differ, so the compari
 one Lightman et al. 2023 ("Let's Verify Step by Step") make. A path's score is the min over its
 steps or their product (PRM), the last step's (ORM), and also the min for the ORM
 (``orm_min``).
+
+``policy`` below is the frozen model the probes read: the generator itself, or the separate
+reward base of ``--rm-model`` (the MC labels always come from the generator's rollouts).
 """
 
 from __future__ import annotations
