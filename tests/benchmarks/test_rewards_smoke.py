@@ -64,21 +64,9 @@ def test_top_pick_share_tells_an_outlier_picker_from_the_crowd():
     assert rewards_selection.top_pick_share(answers, [[0.1, 0.1, 0.1, 0.9, 1.0]]) == 0.25
 
 
-def test_probe_learns_a_linear_rule():
-    from benchmarks.rewards_probe import fit_probe
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 5))
-    y = (x[:, 2] - 0.5 * x[:, 0] > 0).astype(float)
-    predict = fit_probe(x, y)
-    assert np.mean((predict(x) > 0.5) == y) > 0.95
-    assert len(predict(np.zeros((0, 5)))) == 0
-
-
 def test_step_features_one_row_per_step(tiny_checkpoint):
-    from benchmarks.rewards_probe import step_features
-
     from qstar.policy.loading import load_policy
+    from qstar.rewards.probe import step_features
     from qstar.tasks.arith import solution_steps
     from qstar.tasks.registry import get_task
 

@@ -197,7 +197,8 @@ def step_metrics(
 # -- scorer names ---------------------------------------------------------------------------
 EXTRA_SCORER_HELP = (
     "rollout[:N] (Monte-Carlo value, N rollouts), judge (ToT value prompt / value head), "
-    "prm:PATH[:min|product|last|mean] (learned PRM), q:PATH (learned Q-function)"
+    "prm:PATH[:min|product|last|mean] (learned PRM), probe:DIR[:aggregate] (probe PRM on a frozen "
+    "base), q:PATH (learned Q-function)"
 )
 
 
@@ -221,6 +222,13 @@ def make_extra_scorer(name: str, task: Task, policy: Policy | None) -> Any | Non
             rest.rpartition(":") if rest.rsplit(":", 1)[-1] in PRM_AGGREGATES else (rest, "", "min")
         )
         return PRMScorer.load(task, path, aggregate=how)
+    if kind == "probe" and rest:
+        from qstar.rewards.probe import ProbePRMScorer
+
+        path, _, how = (
+            rest.rpartition(":") if rest.rsplit(":", 1)[-1] in PRM_AGGREGATES else (rest, "", "product")
+        )
+        return ProbePRMScorer.load(task, path, aggregate=how)
     if kind == "q" and rest:
         from qstar.rewards.qvalue import QValueScorer
 

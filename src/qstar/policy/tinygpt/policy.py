@@ -512,6 +512,25 @@ class TinyGPTPolicy:
                 values += torch.sigmoid(pre.last_value_logits).tolist()
         return values
 
+    def features(self, prompts: Sequence[str]) -> list[list[float]]:
+        """The trunk's final hidden state at each prompt's last token (what the value head
+        reads), for read-outs such as :mod:`qstar.rewards.probe`. Rows are right-padded, so the
+        causal mask alone keeps padding out."""
+        prompt_ids = [self._encode_prompt(p) for p in prompts]
+        self.usage.model_calls += 1
+        self.usage.tokens_prompt += sum(len(ids) for ids in prompt_ids)
+        out: list[list[float]] = []
+        with self._inference():
+            for start in range(0, len(prompt_ids), self.max_batch_size):
+                rows = prompt_ids[start : start + self.max_batch_size]
+                ids = torch.full((len(rows), max(map(len, rows))), self.tokenizer.pad_id, dtype=torch.long)
+                for i, row in enumerate(rows):
+                    ids[i, : len(row)] = torch.tensor(row)
+                hidden = self.model.hidden_states(ids.to(self.device))  # (B, T, C)
+                last = torch.tensor([len(row) - 1 for row in rows], device=self.device)
+                out += hidden[torch.arange(len(rows), device=self.device), last].float().tolist()
+        return out
+
     def __repr__(self) -> str:
         c = self.model.config
         return (
