@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -96,3 +98,49 @@ def test_a_saved_probe_is_a_scorer_by_name(tiny_checkpoint, tmp_path):
     probe.save(tmp_path / "nobase")
     with pytest.raises(ConfigError, match="names no base"):
         make_extra_scorer(f"probe:{tmp_path / 'nobase'}", task, None)
+
+
+def _label_file(path, task, puzzles):
+    """Two labelled paths a puzzle: an oracle solution (every step right) and a path that
+    ends wrong after its first step."""
+    from qstar.rewards.labels import LabelRecord
+
+    lines = []
+    for puzzle in puzzles:
+        problem = task.parse_problem(puzzle)
+        good = all_solutions(task, problem, limit=1)[0]
+        first = task.initial_state(problem)
+        bad_step = next(s for s in task.legal_steps(first) if s.text != good[0])
+        state, bad = task.apply(first, bad_step), [bad_step.text]
+        while not task.is_terminal(state):
+            step = task.legal_steps(state)[0]
+            state, bad = task.apply(state, step), [*bad, step.text]
+        ok = task.outcome(state) == 1.0
+        meta = {"task": task.name, "problem": problem.text, "problem_id": puzzle}
+        root = task.render(first)
+        lines.append(LabelRecord(root, tuple(good), (True,) * len(good), (1.0,) * len(good), (), meta))
+        labels = (True,) + (ok,) * (len(bad) - 1) if ok else (False,) * len(bad)
+        lines.append(LabelRecord(root, tuple(bad), labels, tuple(map(float, labels)), (), meta))
+    path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in lines))
+
+
+def test_train_prm_probe_cli_end_to_end(tiny_checkpoint, tmp_path, capsys):
+    from qstar.cli.main import main
+
+    task = get_task("game24")
+    labels = tmp_path / "labels.jsonl"
+    _label_file(labels, task, ["4 9 10 13", "1 1 4 6", "2 2 10 10", "1 5 5 5", "3 3 8 8", "1 2 3 4"])
+    out = tmp_path / "probe"
+    args = ["train", "prm", "--labels", str(labels), "--out", str(out), "--probe", "--quiet"]
+    assert main([*args, "--init", tiny_checkpoint, "--val-frac", "0.3"]) == 0
+    assert "saved probe PRM" in capsys.readouterr().out
+    scorer = ProbePRMScorer.load(task, out)
+    _, meta = LinearProbe.load(out)
+    assert meta["trainer"] == "probe" and meta["metrics"]["num_train"] > 0
+    problem = task.parse_problem("4 9 10 13")
+    assert 0.0 <= scorer.value([task.replay(problem, all_solutions(task, problem, limit=1)[0])])[0] <= 1.0
+    assert main([*args, "--init", "fresh"]) == 2
+    assert "reads a trained model" in capsys.readouterr().err
+    labels.write_text(labels.read_text().replace('"problem": "4 9 10 13"', '"problem": "1 1 1 1"', 1))
+    assert main([*args, "--init", tiny_checkpoint]) == 2
+    assert "does not replay" in capsys.readouterr().err

@@ -135,6 +135,11 @@ def register(train_group: click.Group) -> None:
         show_default=True,
         help="Math-Shepherd hard labels (bool) or soft values (share of successful rollouts)",
     )
+    @click.option(
+        "--probe",
+        is_flag=True,
+        help="fit a logistic probe on the frozen --init model (qstar.rewards.probe) instead of its value head",
+    )
     def prm_cmd(
         labels_path,
         out,
@@ -149,6 +154,7 @@ def register(train_group: click.Group) -> None:
         threads,
         quiet,
         target,
+        probe,
     ):
         """Train a process reward model on step labels (`qstar label`)."""
         if labels_path is None:
@@ -156,6 +162,9 @@ def register(train_group: click.Group) -> None:
         records = _read(labels_path, skip_bad_lines)
         config = _config(epochs, batch_size, lr, val_frac, patience, seed)
         set_threads(threads)
+        if probe:
+            _fit_probe(records, out, init, target, val_frac, seed, labels_path)
+            return
         train, val = split_by_problem(examples_from_labels(records, target), val_frac, seed)
         model, tokenizer = _init_model(init, seed)
         meta = {"trainer": "prm", "target": target, "labels": str(labels_path), "init": init}
@@ -251,6 +260,29 @@ def register(train_group: click.Group) -> None:
             on_epoch=_epoch_line(quiet),
         )
         _finish(out, {**rounds[-1], "rounds": rounds}, "Q")
+
+
+def _fit_probe(
+    records, out: Path, init: str, target: str, val_frac: float, seed: int, labels_path: Path
+) -> None:
+    """``train prm --probe``: a probe PRM on the frozen ``init`` checkpoint, saved for
+    ``--scorer probe:OUT``."""
+    from qstar.policy.tinygpt.policy import TinyGPTPolicy, default_checkpoint_dir
+    from qstar.training.probe_train import fit_probe_on_labels
+
+    if init == "fresh":
+        raise ConfigError("train prm --probe reads a trained model: give --init default or a checkpoint")
+    base_dir = Path(default_checkpoint_dir() if init == "default" else init).resolve()
+    fitted, metrics = fit_probe_on_labels(
+        TinyGPTPolicy.load(base_dir), records, target=target, val_frac=val_frac, seed=seed
+    )
+    meta = {"trainer": "probe", "base": str(base_dir), "target": target, "labels": str(labels_path)}
+    fitted.save(out, meta={**meta, "metrics": metrics})
+    shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "auc") if metrics.get(k) is not None)
+    stdout.print(
+        f"saved probe PRM {out} ({metrics['num_train']} train / {metrics['num_val']} val steps"
+        f"{', ' + shown if shown else ''}); use it with --scorer probe:{out}"
+    )
 
 
 def _tree_task(path: Path) -> str:
