@@ -67,10 +67,10 @@ def fit_probe_on_labels(
     _, val_g = split_by_problem(groups, val_frac, seed)
     val_keys = {e.group for e in val_g}
 
-    def stack(keep: bool) -> tuple[np.ndarray, np.ndarray, list[bool], list[float]]:
+    def stack(held_out: bool) -> tuple[np.ndarray, np.ndarray, list[bool], list[float]]:
         xs, ys, labels, values = [], [], [], []
         for k, r in enumerate(records):
-            if (r.problem_key in val_keys) != keep:
+            if (r.problem_key in val_keys) != held_out:
                 continue
             xs.append(by_record[k])
             labels += list(r.labels)
