@@ -192,8 +192,8 @@ def plot(out: dict[str, Any], path) -> None:
 
     parts = [k for k in ("bon", "cost", "qstar") if k in out] or ["bon"]
     fig, row = plt.subplots(1, len(parts), figsize=(5.4 * len(parts), 4.5), squeeze=False)
-    axes = {part: ax for part, ax in zip(parts, row[0], strict=True)}
-    axes = [axes.get("bon"), axes.get("cost"), axes.get("qstar")]  # one panel per part run
+    by_part = dict(zip(parts, row[0], strict=True))  # one panel per part run
+    axes = [by_part.get("bon"), by_part.get("cost"), by_part.get("qstar")]
     if "bon" in out:
         for rule, acc in out["bon"]["accuracy"].items():
             if rule not in PLOTTED_RULES:

@@ -62,16 +62,22 @@ def _common(fn: Callable) -> Callable:
     return fn
 
 
+def _checkpoint_dir(spec: str) -> Path:
+    """The checkpoint directory an ``--init`` of ``default`` or a path names."""
+    from qstar.policy.tinygpt.policy import default_checkpoint_dir
+
+    return Path(default_checkpoint_dir() if spec == "default" else spec)
+
+
 def _init_model(spec: str, seed: int):
     from qstar.policy.tinygpt.checkpoint import load_checkpoint
     from qstar.policy.tinygpt.model import GPT, GPTConfig
-    from qstar.policy.tinygpt.policy import default_checkpoint_dir
     from qstar.policy.tinygpt.tokenizer import Tokenizer
 
     if spec == "fresh":
         tokenizer = Tokenizer()
         return GPT(GPTConfig(vocab_size=tokenizer.vocab_size), seed=seed), tokenizer
-    ckpt = load_checkpoint(default_checkpoint_dir() if spec == "default" else spec)
+    ckpt = load_checkpoint(_checkpoint_dir(spec))
     return ckpt.model, ckpt.tokenizer
 
 
@@ -267,12 +273,12 @@ def _fit_probe(
 ) -> None:
     """``train prm --probe``: a probe PRM on the frozen ``init`` checkpoint, saved for
     ``--scorer probe:OUT``."""
-    from qstar.policy.tinygpt.policy import TinyGPTPolicy, default_checkpoint_dir
+    from qstar.policy.tinygpt.policy import TinyGPTPolicy
     from qstar.training.probe_train import fit_probe_on_labels
 
     if init == "fresh":
         raise ConfigError("train prm --probe reads a trained model: give --init default or a checkpoint")
-    base_dir = Path(default_checkpoint_dir() if init == "default" else init).resolve()
+    base_dir = _checkpoint_dir(init).resolve()
     fitted, metrics = fit_probe_on_labels(
         TinyGPTPolicy.load(base_dir), records, target=target, val_frac=val_frac, seed=seed
     )

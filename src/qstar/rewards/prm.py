@@ -202,6 +202,12 @@ EXTRA_SCORER_HELP = (
 )
 
 
+def _path_and_aggregate(rest: str, default: str) -> tuple[str, str]:
+    """``PATH[:aggregate]`` of a ``prm:``/``probe:`` scorer name (paths may hold colons)."""
+    path, _, how = rest.rpartition(":")
+    return (path, how) if how in PRM_AGGREGATES else (rest, default)
+
+
 def make_extra_scorer(name: str, task: Task, policy: Policy | None) -> Any | None:
     """The scorer a ``--scorer`` string of this module names, or None for the other names."""
     kind, _, rest = name.partition(":")
@@ -218,16 +224,12 @@ def make_extra_scorer(name: str, task: Task, policy: Policy | None) -> Any | Non
 
         return JudgeScorer(task, policy)  # type: ignore[arg-type]
     if kind == "prm" and rest:
-        path, _, how = (
-            rest.rpartition(":") if rest.rsplit(":", 1)[-1] in PRM_AGGREGATES else (rest, "", "min")
-        )
+        path, how = _path_and_aggregate(rest, "min")
         return PRMScorer.load(task, path, aggregate=how)
     if kind == "probe" and rest:
         from qstar.rewards.probe import ProbePRMScorer
 
-        path, _, how = (
-            rest.rpartition(":") if rest.rsplit(":", 1)[-1] in PRM_AGGREGATES else (rest, "", "product")
-        )
+        path, how = _path_and_aggregate(rest, "product")
         return ProbePRMScorer.load(task, path, aggregate=how)
     if kind == "q" and rest:
         from qstar.rewards.qvalue import QValueScorer

@@ -26,12 +26,14 @@ __all__ = ["fit_probe_on_labels"]
 
 
 def _paths(records: Sequence[LabelRecord]) -> list[tuple[Any, Any, list[str]]]:
-    out = []
+    out, tasks = [], {}
     for i, r in enumerate(records, start=1):
         name, text = r.meta.get("task"), r.meta.get("problem")
         if not isinstance(name, str) or not isinstance(text, str):
             raise ConfigError(f"label record {i} names no task/problem (write labels with `qstar label`)")
-        task = get_task(name)
+        if name not in tasks:
+            tasks[name] = get_task(name)
+        task = tasks[name]
         try:
             problem = task.parse_problem(text)
             task.replay(problem, r.completions)
@@ -58,9 +60,9 @@ def fit_probe_on_labels(
         raise ConfigError("target 'soft' needs a 'values' column (label with --method mc)")
     paths = _paths(records)
     by_record: dict[int, np.ndarray] = {}
-    for name in sorted({t.name for t, _, _ in paths}):  # one batched pass per task
-        mine = [k for k, (t, _, _) in enumerate(paths) if t.name == name]
-        rows = step_features(paths[mine[0]][0], base, [(paths[k][1], paths[k][2]) for k in mine])
+    for task in {id(t): t for t, _, _ in paths}.values():  # one batched pass per task
+        mine = [k for k, (t, _, _) in enumerate(paths) if t is task]
+        rows = step_features(task, base, [(paths[k][1], paths[k][2]) for k in mine])
         by_record.update(zip(mine, rows, strict=True))
     # One StepExample per record (its group) to reuse the problem split of value training.
     groups = [StepExample("", 0.0, False, r.problem_key) for r in records]
