@@ -75,6 +75,16 @@ def test_examples_are_validated():
         ValueExample("x", 1.5)
     with pytest.raises(ConfigError):
         LMExample("x", "y", weight=-1.0)
+    with pytest.raises(ConfigError, match="eos"):
+        LMExample("x", "y", eos="yes")
+
+
+def test_an_example_can_override_append_eos():
+    tok = Tokenizer()
+    with_eos = encode_lm_example(tok, LMExample("a\n", "b\n", eos=True), block_size=64, append_eos=False)
+    without = encode_lm_example(tok, LMExample("a\n", "b\n", eos=False), block_size=64, append_eos=True)
+    default = encode_lm_example(tok, LMExample("a\n", "b\n"), block_size=64, append_eos=True)
+    assert with_eos[0][-1] == tok.eos_id and without[0][-1] != tok.eos_id and default == with_eos
 
 
 def test_batch_masks_the_prompt_and_padding():

@@ -28,6 +28,7 @@ from qstar.search.sampling import (
     greedy,
     self_consistency,
 )
+from qstar.search.stream import StreamConfig, StreamTeacherConfig, stream, stream_teacher
 from qstar.search.tot import TotBfsConfig, TotDfsConfig, tot_bfs, tot_dfs
 from qstar.tasks.base import Task
 from qstar.types import Budget, Problem, SearchResult
@@ -44,10 +45,19 @@ SEARCHES: dict[str, tuple[Callable[..., SearchResult], type]] = {
     "mcts": (mcts, MctsConfig),
     "qstar": (qstar, QStarConfig),
     "blind": (blind, BlindConfig),
+    "stream": (stream, StreamConfig),
+    "stream_teacher": (stream_teacher, StreamTeacherConfig),
 }
 
 #: Other names people use for the same algorithms.
-ALIASES = {"cot": "greedy", "sc": "self_consistency", "bon": "best_of_n", "tot": "tot_bfs", "astar": "qstar"}
+ALIASES = {
+    "cot": "greedy",
+    "sc": "self_consistency",
+    "bon": "best_of_n",
+    "tot": "tot_bfs",
+    "astar": "qstar",
+    "sos": "stream",
+}
 
 
 def search_names() -> list[str]:

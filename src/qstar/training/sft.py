@@ -141,17 +141,20 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class LMExample:
-    """Train the LM head to write ``completion`` after ``prompt``; ``weight`` scales its tokens."""
+    """Train the LM head to write ``completion`` after ``prompt``; ``weight`` scales its tokens.
+    ``eos``: end the completion with ``<eos>`` (``None``: as ``SFTConfig.append_eos`` says)."""
 
     prompt: str
     completion: str
     weight: float = 1.0
+    eos: bool | None = None
 
     def __post_init__(self) -> None:
         _check(
             _is_number(self.weight) and self.weight >= 0,
             f"LMExample weight must be >= 0, got {self.weight!r}",
         )
+        _check(self.eos in (None, True, False), f"LMExample eos must be None or a bool, got {self.eos!r}")
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,9 @@ class ValueBatch:
 def encode_lm_example(
     tokenizer: Tokenizer, example: LMExample, *, block_size: int, append_eos: bool = True
 ) -> EncodedLM:
-    """Token ids of one LM example; raises ConfigError when it does not fit the block size."""
+    """Token ids of one LM example; raises ConfigError when it does not fit the block size.
+    ``example.eos``, when set, overrides ``append_eos``."""
+    append_eos = append_eos if example.eos is None else example.eos
     prompt = [tokenizer.bos_id, *tokenizer.encode(example.prompt)]
     ids = prompt + tokenizer.encode(example.completion) + ([tokenizer.eos_id] if append_eos else [])
     # A sequence of block_size + 1 tokens gives block_size (input, target) pairs.

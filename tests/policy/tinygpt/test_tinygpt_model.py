@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from qstar.errors import ConfigError
-from qstar.policy.tinygpt.model import GPT, GPTConfig, expand_cache
+from qstar.policy.tinygpt.model import GPT, GPTConfig, expand_cache, with_block_size
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 
 
@@ -135,3 +135,17 @@ def test_dropout_is_inactive_in_eval_mode():
     idx = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         assert torch.equal(model(idx).logits, model(idx).logits)
+
+
+def test_with_block_size_grows_the_context_and_keeps_what_fitted_before():
+    model = GPT(tiny_config(), seed=3).eval()
+    bigger = with_block_size(model, 80).eval()
+    assert bigger.config.block_size == 80 and bigger.wpe.weight.shape[0] == 80
+    idx = torch.randint(0, 60, (2, 32))
+    with torch.no_grad():
+        assert torch.equal(model(idx).logits, bigger(idx).logits)
+        long = torch.randint(0, 60, (1, 80))
+        assert bigger(long).logits.shape == (1, 80, 60)
+        assert torch.equal(bigger.wpe.weight[79], model.wpe.weight[31])  # new rows start as the last
+    smaller = with_block_size(model, 16)
+    assert torch.equal(smaller.wpe.weight, model.wpe.weight[:16])

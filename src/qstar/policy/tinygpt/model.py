@@ -25,7 +25,7 @@ nh = n_head, hs = C // nh, V = vocab_size, L = n_layer.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from qstar.errors import ConfigError
 
-__all__ = ["GPTConfig", "GPT", "GPTOutput", "KVCache", "expand_cache"]
+__all__ = ["GPTConfig", "GPT", "GPTOutput", "KVCache", "expand_cache", "with_block_size"]
 
 # One (key, value) pair per layer, each (B, nh, S, hs).
 KVCache = tuple[tuple[Tensor, Tensor], ...]
@@ -278,3 +278,20 @@ def expand_cache(cache: KVCache, index: Tensor) -> KVCache:
     finished rows are dropped from a running generation.
     """
     return tuple((k.index_select(0, index), v.index_select(0, index)) for k, v in cache)
+
+
+def with_block_size(model: GPT, block_size: int) -> GPT:
+    """A copy of ``model`` that reads ``block_size`` positions (for longer outputs, such as the
+    search traces of :mod:`qstar.search.stream`). Every weight is copied; when the block grows,
+    each new position embedding starts as the last learned one, so the copy computes exactly
+    what ``model`` did on sequences that fit the old block, and fine-tuning teaches the rest.
+    Shrinking keeps the first ``block_size`` positions."""
+    old = model.config.block_size
+    bigger = GPT(replace(model.config, block_size=block_size))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    wpe = state["wpe.weight"]
+    if block_size > old:
+        wpe = torch.cat([wpe, wpe[-1:].expand(block_size - old, -1)], dim=0)
+    state["wpe.weight"] = wpe[:block_size].clone()
+    bigger.load_state_dict(state)
+    return bigger.to(model.wte.weight.device)

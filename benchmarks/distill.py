@@ -1,0 +1,75 @@
+"""System 2 -> System 1 in context (Stream of Search) on Game of 24 (issue 6).
+
+    python -m benchmarks.distill [--init default] [--out runs/distill] [--steps 2000] ...
+    python -m benchmarks.distill --report-only --out runs/distill   # re-evaluate a saved student
+
+Distils ``--init`` (by default the shipped model, itself trained by the RFT loop from rules
+alone) into a student that writes its own search: :func:`qstar.training.distill.distill` on the
+Game-of-24 train split, no oracle. Then it measures, on val and test, for the teacher and the
+student: System 1 with search in context (``stream``: one greedy decode of a trace), plain
+System 1 (``greedy``: one line per step, no backtracking) and System 2 (``qstar`` at 11
+expansions), with tokens and expansions per puzzle.
+
+Writes ``benchmarks/results/distill.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import write_json
+from qstar.policy.tinygpt.policy import default_checkpoint_dir
+from qstar.tasks.registry import get_task
+from qstar.training.distill import DistillConfig, distill, evaluate_student
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--init", default="default", help="teacher checkpoint ('default' = the shipped model)")
+    p.add_argument("--out", default="runs/distill", help="student checkpoint directory")
+    p.add_argument("--splits", default="val,test")
+    p.add_argument("--report-only", action="store_true", help="evaluate an existing --out, do not train")
+    p.add_argument("--json", default=None, help="output file (default benchmarks/results/distill.json)")
+    for f in fields(DistillConfig):
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default)
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(1)
+    task = get_task("game24")
+    init = Path(default_checkpoint_dir() if args.init == "default" else args.init)
+    config = DistillConfig(**{f.name: getattr(args, f.name) for f in fields(DistillConfig)})
+    out = Path(args.out)
+    if args.report_only:
+        card = json.loads((out / "config.json").read_text())["meta"]
+    else:
+        card = distill(init, out, config, progress=True)
+    results: dict[str, Any] = {"teacher": {}, "student": {}}
+    for split in args.splits.split(","):
+        problems = task.problems(split)
+        results["teacher"][split] = evaluate_student(init, problems, modes=("greedy", "qstar"))
+        results["student"][split] = evaluate_student(out, problems)
+        for who in ("teacher", "student"):
+            for mode, m in results[who][split].items():
+                print(
+                    f"{split:>4} {who:>7} {mode:>6}: {m['accuracy']:.0%}  {m['tokens_per_problem']:.0f} tok/puzzle"
+                )
+    payload = {"init": str(init), "student": str(out), "distill": card, "results": results}
+    write_json("distill", payload, args.json)
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Stream of Search: a search written out as text, so one greedy decode can search in context.
+
+Gandhi et al. 2024, "Stream of Search (SoS): Learning to Search in Language" (arXiv
+2404.03683), train a language model on linearised search traces, backtracking included; the
+model then explores, notices dead ends and backtracks inside its own output, without an
+external search algorithm. This is one way to "train with System 2, infer with System 1".
+
+Trace format (after the task's prompt and the line ``search:``), one line per visited node::
+
+    1: 10 - 4 = 6 (left: 5 6 6)
+    1: 6 - 5 = 1 (left: 1 6 10)
+    2: 10 - 1 = 9 (left: 6 9)
+    ...
+
+``d: step`` is a step written at depth ``d``; its parent is the latest line at depth ``d - 1``
+(the problem itself for ``d = 1``). A line followed by one at the same or a smaller depth was
+judged a dead end; the trace ends with ``<eos>`` after the line the writer answers with.
+
+- :func:`stream_teacher` writes traces: depth-first search whose children come in the order of
+  the policy's prior perturbed by Gumbel noise (sampling without replacement), every child is
+  written, non-terminal children valued below ``value_threshold`` by the scorer are not entered
+  (a written dead end) and a terminal child ends the trace when the verifier accepts it. It is
+  the teacher of :mod:`qstar.training.distill`.
+- :func:`stream` is the student: one greedy decode of the trace, read back into a tree. Its
+  answer is the path to the *last* line the model wrote, so the model must stop by itself on a
+  solution; the verifier is never consulted while the model writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from qstar.errors import IllegalStepError, ParseError
+from qstar.policy.base import Policy
+from qstar.rewards.base import Scorer
+from qstar.search.checks import as_rng, check_float, check_int
+from qstar.search.expand import ExpandStats
+from qstar.search.grow import expand_nodes, value_nodes
+from qstar.search.meter import Meter, charge_usage
+from qstar.search.tree import Tree, _node_fields, find_child, is_solution, make_result, new_tree
+from qstar.tasks.base import Task
+from qstar.types import Budget, Problem, SearchResult
+
+__all__ = [
+    "STREAM_HEADER",
+    "StreamConfig",
+    "StreamTeacherConfig",
+    "parse_trace",
+    "stream",
+    "stream_prompt",
+    "stream_teacher",
+    "trace_line",
+]
+
+STREAM_HEADER = "search:\n"
+_LINE = re.compile(r"^\s*(\d{1,3})\s*:\s?(.*)$")
+
+
+def stream_prompt(task: Task, problem: Problem) -> str:
+    """The prompt after which a model writes a trace: the task's prompt, then ``search:``."""
+    return task.render(task.initial_state(problem)) + STREAM_HEADER
+
+
+def trace_line(depth: int, step_text: str) -> str:
+    return f"{depth}: {step_text}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamTeacherConfig:
+    """``temperature``: of the Gumbel noise on the policy's log-prior that orders the children
+    (0 = in prior order; larger = closer to a uniformly random order, more dead ends written);
+    ``value_threshold``: a non-terminal child valued below it is written but not entered;
+    ``max_lines``: the trace stops there (unsolved); ``num_samples``/``temperature`` also
+    serve the lines drawn per state on tasks without enumerable steps."""
+
+    temperature: float = 1.0
+    value_threshold: float = 0.5
+    max_lines: int = 16
+    num_samples: int = 8
+
+    def __post_init__(self) -> None:
+        check_float("stream_teacher", "temperature", self.temperature, low=0.0)
+        check_float("stream_teacher", "value_threshold", self.value_threshold, low=0.0, high=1.0)
+        check_int("stream_teacher", "max_lines", self.max_lines)
+        check_int("stream_teacher", "num_samples", self.num_samples)
+
+
+def _order(tree: Tree, children: list[int], temperature: float, rng: np.random.Generator) -> list[int]:
+    logp = np.log(np.maximum(np.array([tree.prior[c] for c in children], dtype=float), 1e-12))
+    if temperature > 0:
+        logp = logp + temperature * rng.gumbel(size=len(children))
+    return [children[i] for i in np.argsort(-logp, kind="stable")]
+
+
+def stream_teacher(
+    problem: Problem,
+    task: Task,
+    policy: Policy,
+    scorer: Scorer | None,
+    budget: Budget | None = None,
+    config: StreamTeacherConfig | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> SearchResult:
+    """Depth-first search that writes its own trace (module docstring). ``info["trace"]`` holds
+    the text after :data:`STREAM_HEADER` (no final newline), ``info["lines"]`` its line count
+    and ``info["end"]`` one of ``solved``, ``exhausted``, ``max_lines``, ``budget``."""
+    config = config or StreamTeacherConfig()
+    meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
+    tree = new_tree(task, problem, "stream_teacher")
+    lines: list[str] = []
+    end = "exhausted"
+
+    def visit(node: int) -> int | None:
+        nonlocal end
+        if meter.exhausted():
+            end = "budget"
+            return None
+        kids = expand_nodes(tree, task, policy, [node], config, cost=meter.cost, rng=rng, stats=stats)
+        open_kids = [c for c in kids if not tree.terminal[c]]
+        if open_kids and scorer is not None:
+            value_nodes(tree, task, scorer, open_kids, cost=meter.cost)
+        depth = tree.depth(node) + 1
+        for child in _order(tree, kids, config.temperature, rng):
+            if len(lines) >= config.max_lines:
+                end = "max_lines"
+                return None
+            lines.append(trace_line(depth, tree.step[child].text))
+            tree.visits[child] += 1
+            if tree.terminal[child]:
+                if is_solution(tree, child):
+                    return child
+                continue
+            value = tree.value[child]
+            if value is not None and value < config.value_threshold:
+                tree.flag(child, "pruned")
+                continue
+            found = visit(child)
+            if found is not None or end in ("max_lines", "budget"):
+                return found
+        return None
+
+    found = None if tree.terminal[0] else visit(0)
+    if found is not None:
+        end = "solved"
+    info = {"trace": "\n".join(lines), "lines": len(lines), "end": end, "expand": stats.to_json()}
+    return make_result(tree, task, found if found is not None else 0, meter.tick(), info=info)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamConfig:
+    """``max_new_tokens``: the trace's token limit (``None``: up to the model's block size,
+    when the policy has one, else 512)."""
+
+    max_new_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        check_int("stream", "max_new_tokens", self.max_new_tokens, allow_none=True)
+
+
+def parse_trace(task: Task, problem: Problem, text: str, *, method: str = "stream") -> tuple[Tree, dict]:
+    """Read a trace back into a tree: one node per legal line (a repeated line reuses its node).
+
+    Returns the tree and a report: ``lines`` (written), ``bad_lines`` (malformed, illegal, or
+    under a parent that is not there), ``answer_node`` (the node of the last line when that line
+    is good, else ``None``) and ``expanded`` (distinct nodes that got children in the trace)."""
+    tree = new_tree(task, problem, method)
+    stack = [0]  # stack[d] = node of the latest good line at depth d
+    answer: int | None = None
+    bad = 0
+    written = [ln for ln in text.split("\n") if ln.strip()]
+    for raw in written:
+        answer = None
+        m = _LINE.match(raw)
+        depth = int(m.group(1)) if m else 0
+        if m is None or not 1 <= depth <= len(stack):
+            bad += 1
+            continue
+        parent = stack[depth - 1]
+        del stack[depth:]
+        state = tree.state[parent]
+        try:
+            step = task.parse_step(state, m.group(2))
+            child_state = task.apply(state, step)
+        except (ParseError, IllegalStepError):
+            bad += 1
+            continue
+        node = find_child(tree, parent, step.text)
+        if node is None:
+            node = tree.add_node(parent, step, child_state, **_node_fields(task, child_state))
+            if not tree.expanded[parent]:
+                tree.expanded[parent] = True
+                tree.expansion_order.append(parent)
+        else:
+            tree.flag(node, "repeated")
+        tree.visits[node] += 1
+        stack.append(node)
+        answer = node
+    report = {
+        "lines": len(written),
+        "bad_lines": bad,
+        "answer_node": answer,
+        "expanded": len(tree.expansion_order),
+    }
+    return tree, report
+
+
+def stream(
+    problem: Problem,
+    task: Task,
+    policy: Policy,
+    scorer: Scorer | None = None,
+    budget: Budget | None = None,
+    config: StreamConfig | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> SearchResult:
+    """System 1 with search in context: one greedy decode of a trace (module docstring).
+
+    ``scorer``, ``budget`` and ``rng`` are not used: the decode is a single model call. The
+    cost counts that call and its tokens; ``expansions`` is the number of distinct states the
+    trace gave children to, the figure a search's expansions compare with."""
+    config = config or StreamConfig()
+    meter = Meter(Budget())
+    prompt = stream_prompt(task, problem)
+    limit = config.max_new_tokens
+    if limit is None:
+        block, tokenizer = getattr(policy, "block_size", None), getattr(policy, "tokenizer", None)
+        limit = (
+            512 if block is None or tokenizer is None else max(0, block - len(tokenizer.encode(prompt)) - 1)
+        )
+    before = policy.usage.snapshot()
+    gen = policy.generate([prompt], num_samples=1, temperature=0.0, max_new_tokens=limit, stop=())[0][0]
+    charge_usage(meter.cost, before, policy.usage)
+    text = gen.text
+    tree, report = parse_trace(task, problem, text)
+    meter.cost.expansions += report["expanded"]
+    node = report["answer_node"]
+    end = "unfinished" if not gen.finished else ("answered" if node is not None else "bad_last_line")
+    info = {"trace": text, "end": end, **{k: v for k, v in report.items() if k != "answer_node"}}
+    return make_result(tree, task, node if node is not None and gen.finished else 0, meter.tick(), info=info)

@@ -1,0 +1,319 @@
+"""System 2 -> System 1 in context: teach the model to write its own search (Stream of Search).
+
+Gandhi et al. 2024, "Stream of Search (SoS): Learning to Search in Language" (arXiv
+2404.03683). The model's own search, :func:`~qstar.search.stream.stream_teacher` (depth-first,
+children ordered by the policy's prior with Gumbel noise, dead ends judged by its value head,
+answers checked by the task's verifier), runs on the train split and writes traces; the model
+is fine-tuned to write the verified ones after ``search:``. Afterwards one greedy decode
+(:func:`~qstar.search.stream.stream`) explores, drops dead ends and backtracks by itself.
+
+No oracle: traces come from the rules, the verifier and the model being distilled; only
+verified (solved) traces are trained on, as in rejection-sampling fine-tuning. Test and val
+problems are refused (:func:`~qstar.training.loop_data.check_not_held_out`).
+
+Two more kinds of examples keep the model's other uses alive (both on by default): the
+one-step format on every state of a solved trace's answer path (System 1 without search, and
+the priors search reads), and the value head regressed on the values its teacher gave, with
+the verifier's outcome on terminal states (Q* and MCTS read it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from qstar.errors import ConfigError
+from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
+from qstar.policy.tinygpt.model import with_block_size
+from qstar.rewards.value_head import ValueHeadScorer
+from qstar.search.registry import run_search
+from qstar.search.stream import STREAM_HEADER, StreamTeacherConfig, stream_prompt
+from qstar.tasks.base import Task
+from qstar.tasks.registry import get_task
+from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
+from qstar.training.sft import LMExample, SFTConfig, ValueExample, train_sft
+from qstar.training.workers import Job, Workers, load_policy, unpack_job
+from qstar.types import Budget, Cost, Problem
+
+__all__ = ["DistillConfig", "trace_job", "collect_traces", "trace_examples", "distill", "evaluate_student"]
+
+#: What :func:`evaluate_student` measures: System 1 with search in context (one greedy decode
+#: of a trace), System 1 without it (greedy, one step per line) and System 2 (Q*).
+STUDENT_MODES = ("stream", "greedy", "qstar")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Settings of :func:`distill`.
+
+    ``traces_per_problem`` teacher runs per train problem (different Gumbel orders);
+    ``teacher_temperature``, ``value_threshold``, ``max_lines``: the teacher's knobs
+    (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
+    teacher run; ``block_size``: the student's context (traces are longer than one step);
+    ``keep_plain``/``keep_values``: the extra examples of the module docstring."""
+
+    traces_per_problem: int = 4
+    teacher_temperature: float = 1.5
+    value_threshold: float = 0.5
+    max_lines: int = 16
+    teacher_budget: int = 64
+    block_size: int = 512
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-3
+    keep_plain: bool = True
+    keep_values: bool = True
+    workers: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "traces_per_problem",
+            "max_lines",
+            "teacher_budget",
+            "block_size",
+            "steps",
+            "batch_size",
+            "workers",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"DistillConfig.{name} must be an integer >= 1, got {value!r}")
+        if not 0 <= self.value_threshold <= 1:
+            raise ConfigError(
+                f"DistillConfig.value_threshold must be in [0, 1], got {self.value_threshold!r}"
+            )
+        if not (self.teacher_temperature >= 0 and self.lr > 0):
+            raise ConfigError("DistillConfig: teacher_temperature must be >= 0 and lr > 0")
+
+    def teacher(self) -> StreamTeacherConfig:
+        return StreamTeacherConfig(
+            temperature=self.teacher_temperature,
+            value_threshold=self.value_threshold,
+            max_lines=self.max_lines,
+        )
+
+
+def trace_job(job: Job) -> list[dict[str, Any]]:
+    """Teacher traces of each problem of ``job`` (``job.samples`` runs each, ``job.knobs`` =
+    the teacher's config): the traces with their verdicts, the one-step examples of the solved
+    answer paths and the values the teacher gave (pure: same job, same records)."""
+    start = time.process_time()
+    task, problems, seeds = unpack_job(job)
+    policy = load_policy(job.checkpoint)
+    scorer = ValueHeadScorer(task, policy)
+    out = []
+    for problem, seed in zip(problems, seeds, strict=True):
+        cost, traces, plain, values = Cost(), [], {}, {}
+        for k in range(job.samples):
+            budget = Budget(max_expansions=job.budget)
+            result = run_search(
+                "stream_teacher", problem, task, policy, scorer, budget, derive_seed(seed, k), **job.knobs
+            )
+            cost.add(result.cost)
+            traces.append(
+                {"trace": result.info["trace"], "solved": bool(result.solved), "lines": result.info["lines"]}
+            )
+            tree = result.tree
+            assert tree is not None
+            for node in range(1, len(tree)):
+                if tree.terminal[node] and tree.outcome[node] is not None:
+                    values[task.render(tree.state[node])] = float(tree.outcome[node])
+                elif tree.value[node] is not None:
+                    values[task.render(tree.state[node])] = float(tree.value[node])
+            if result.solved:
+                state = task.initial_state(problem)
+                for step in result.steps:
+                    plain[task.render(state)] = step.text
+                    state = task.apply(state, step)
+        out.append(
+            {
+                "id": problem.id,
+                "text": problem.text,
+                "prompt": stream_prompt(task, problem),
+                "traces": traces,
+                "plain": sorted(plain.items()),
+                "values": sorted(values.items()),
+                "cost": cost.to_json(),
+            }
+        )
+    if out:
+        out[-1]["cpu_seconds"] = time.process_time() - start
+    return out
+
+
+def collect_traces(
+    task: Task,
+    problems: Sequence[Problem],
+    checkpoint: str | Path,
+    config: DistillConfig,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run :func:`trace_job` over ``problems`` (never test or val) with ``config.workers``
+    processes; ``on_progress(n)`` after each batch of ``n`` problems."""
+    check_not_held_out(problems, held_out_texts(task))
+    seeds = [derive_seed(config.seed, "distill", p.text) for p in problems]
+    knobs = asdict(config.teacher())
+    workers = Workers(config.workers)
+    records: list[dict[str, Any]] = []
+    try:
+        per_job = 8
+        wave = per_job * max(1, config.workers) * 2
+        for start in range(0, len(problems), wave):
+            chunk = list(problems[start : start + wave])
+            jobs = [
+                Job(
+                    task.name,
+                    Job.pack(chunk[i : i + per_job], seeds[start + i : start + i + per_job]),
+                    str(checkpoint),
+                    search="stream_teacher",
+                    budget=config.teacher_budget,
+                    knobs=knobs,
+                    samples=config.traces_per_problem,
+                )
+                for i in range(0, len(chunk), per_job)
+            ]
+            records += workers.map(trace_job, jobs)
+            if on_progress is not None:
+                on_progress(len(chunk))
+    finally:
+        workers.close()
+    return records
+
+
+def trace_examples(
+    records: Sequence[dict[str, Any]], config: DistillConfig
+) -> tuple[list[LMExample], list[ValueExample], dict[str, int]]:
+    """Training examples from :func:`trace_job` records: every distinct solved trace (ended
+    by ``<eos>``), plus the one-step examples and value targets when the config keeps them."""
+    lm: list[LMExample] = []
+    values: list[ValueExample] = []
+    sizes = {"problems": len(records), "problems_solved": 0, "traces": 0, "traces_solved": 0}
+    for record in records:
+        solved = sorted({t["trace"] for t in record["traces"] if t["solved"]})
+        sizes["traces"] += len(record["traces"])
+        sizes["traces_solved"] += sum(t["solved"] for t in record["traces"])
+        sizes["problems_solved"] += bool(solved)
+        lm += [LMExample(record["prompt"], trace + "\n", eos=True) for trace in solved]
+        if config.keep_plain:
+            lm += [LMExample(prompt, step + "\n", eos=False) for prompt, step in record["plain"]]
+        if config.keep_values:
+            values += [ValueExample(prompt, min(1.0, max(0.0, v))) for prompt, v in record["values"]]
+    sizes["lm_examples"], sizes["value_examples"] = len(lm), len(values)
+    return lm, values, sizes
+
+
+def distill(
+    init: str | Path,
+    out: str | Path,
+    config: DistillConfig,
+    *,
+    task_name: str = "game24",
+    problems: Sequence[Problem] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Teacher traces from checkpoint ``init`` on ``problems`` (default: the task's train
+    split), fine-tune a copy of it (context grown to ``config.block_size``) on them and save it
+    to ``out``. Returns the checkpoint's ``meta``: config, data sizes, teacher cost, training
+    metrics and CPU seconds."""
+    task = get_task(task_name)
+    problems = list(task.problems("train") if problems is None else problems)
+    if not problems:
+        raise ConfigError("distill needs at least one training problem")
+    cpu0 = time.process_time()
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        job = bar.add_task("teacher traces", total=len(problems))
+        records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
+    lm, values, sizes = trace_examples(records, config)
+    teacher_cost = Cost()
+    for record in records:
+        teacher_cost.add(Cost.from_json(record["cost"]))
+    worker_cpu = sum(r.get("cpu_seconds", 0.0) for r in records) if config.workers > 1 else 0.0
+    log(
+        f"teacher: {sizes['traces_solved']}/{sizes['traces']} traces solved on "
+        f"{sizes['problems_solved']}/{sizes['problems']} problems; {sizes['lm_examples']} LM and "
+        f"{sizes['value_examples']} value examples"
+    )
+    if not any(e.completion.count("\n") and e.prompt.endswith(STREAM_HEADER) for e in lm):
+        raise ConfigError("the teacher solved no problem: nothing to distil (check the checkpoint and task)")
+    ckpt = load_checkpoint(init)
+    model = with_block_size(ckpt.model, max(config.block_size, ckpt.model.config.block_size))
+    sft = SFTConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        append_eos=False,
+        bucket_by_length=True,
+        seed=config.seed,
+    )
+    metrics = train_sft(model, ckpt.tokenizer, lm, values, sft, progress=progress)
+    card = {
+        **(meta or {}),
+        "trainer": "distill",
+        "init": str(init),
+        "task": task.name,
+        "distill_config": asdict(config),
+        "data": sizes,
+        "teacher_cost": teacher_cost.to_json(),
+        "train_metrics": metrics,
+        "cpu_seconds": time.process_time() - cpu0 + worker_cpu,
+    }
+    save_checkpoint(out, model, ckpt.tokenizer, meta=card)
+    return card
+
+
+def evaluate_student(
+    checkpoint: str | Path,
+    problems: Sequence[Problem],
+    *,
+    task_name: str = "game24",
+    modes: Sequence[str] = STUDENT_MODES,
+    search_budget: int = 11,
+    on_result: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Accuracy and cost per problem of each mode of :data:`STUDENT_MODES` on ``problems``
+    (``qstar`` at ``search_budget`` expansions, value head as its heuristic); ``on_result(mode)``
+    after each problem."""
+    from qstar.evaluation import evaluate
+    from qstar.policy.tinygpt.policy import TinyGPTPolicy
+
+    task = get_task(task_name)
+    policy = TinyGPTPolicy.load(checkpoint)
+    scorer = ValueHeadScorer(task, policy)
+    out: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        if mode not in STUDENT_MODES:
+            raise ConfigError(f"unknown mode {mode!r}; choose from {', '.join(STUDENT_MODES)}")
+        cpu = time.process_time()
+        budget = Budget(max_expansions=search_budget) if mode == "qstar" else Budget()
+        report = evaluate(
+            problems,
+            task,
+            policy,
+            scorer if mode == "qstar" else None,
+            search=mode,
+            budget=budget,
+            on_result=None if on_result is None else (lambda _r, m=mode: on_result(m)),
+        )
+        n = max(1, report.n)
+        ends: dict[str, int] = {}
+        for r in report.results:
+            if "end" in r.info:
+                ends[r.info["end"]] = ends.get(r.info["end"], 0) + 1
+        out[mode] = {
+            "accuracy": report.accuracy,
+            "n": report.n,
+            "tokens_per_problem": report.cost.tokens / n,
+            "expansions_per_problem": report.cost.expansions / n,
+            "cpu_seconds_per_problem": (time.process_time() - cpu) / n,
+            **({"ends": ends} if ends else {}),
+        }
+    return out

@@ -1,0 +1,121 @@
+"""Distilling the search into the model's output: examples, held-out guard, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qstar.cli.main import main
+from qstar.errors import ConfigError
+from qstar.policy.tinygpt.checkpoint import load_checkpoint
+from qstar.policy.tinygpt.policy import TinyGPTPolicy
+from qstar.search.stream import STREAM_HEADER, stream
+from qstar.tasks.registry import get_task
+from qstar.training.distill import DistillConfig, collect_traces, distill, evaluate_student, trace_examples
+
+# A random 1-layer model solves these within 16 lines when every child is entered.
+TINY = dict(
+    traces_per_problem=2, value_threshold=0.0, max_lines=16, teacher_temperature=1.0, steps=2, batch_size=4
+)
+
+
+def test_config_is_validated():
+    with pytest.raises(ConfigError, match="traces_per_problem"):
+        DistillConfig(traces_per_problem=0)
+    with pytest.raises(ConfigError, match="value_threshold"):
+        DistillConfig(value_threshold=2.0)
+
+
+def test_examples_keep_distinct_solved_traces_with_eos_and_the_extras():
+    record = {
+        "prompt": "game24: 1 2 3 4\n" + STREAM_HEADER,
+        "traces": [
+            {"trace": "1: a", "solved": True, "lines": 1},
+            {"trace": "1: a", "solved": True, "lines": 1},
+            {"trace": "1: b", "solved": False, "lines": 1},
+        ],
+        "plain": [("game24: 1 2 3 4\n", "4 * 3 = 12 (left: 1 2 12)")],
+        "values": [("game24: 1 2 3 4\n", 0.7)],
+    }
+    lm, values, sizes = trace_examples([record], DistillConfig())
+    assert [(e.completion, e.eos) for e in lm] == [("1: a\n", True), ("4 * 3 = 12 (left: 1 2 12)\n", False)]
+    assert [(v.prompt, v.target) for v in values] == [("game24: 1 2 3 4\n", 0.7)]
+    assert sizes == {
+        "problems": 1,
+        "problems_solved": 1,
+        "traces": 3,
+        "traces_solved": 2,
+        "lm_examples": 2,
+        "value_examples": 1,
+    }
+    lm, values, _ = trace_examples([record], DistillConfig(keep_plain=False, keep_values=False))
+    assert len(lm) == 1 and values == []
+
+
+def test_held_out_problems_are_refused(tiny_checkpoint):
+    task = get_task("game24")
+    with pytest.raises(AssertionError, match="held-out"):
+        collect_traces(task, task.problems("test")[:1], tiny_checkpoint, DistillConfig(**TINY))
+
+
+def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_path):
+    task = get_task("game24")
+    problems = [task.problems("train")[i] for i in (0, 2, 11)]
+    card = distill(
+        tiny_checkpoint,
+        tmp_path / "student",
+        DistillConfig(**TINY),
+        problems=problems,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert card["data"]["problems"] == 3 and card["data"]["traces_solved"] >= 1
+    assert card["teacher_cost"]["expansions"] > 0 and card["cpu_seconds"] > 0
+    ckpt = load_checkpoint(tmp_path / "student")
+    assert ckpt.model.config.block_size == 512 and ckpt.meta["trainer"] == "distill"
+    result = stream(problems[0], task, TinyGPTPolicy.load(tmp_path / "student"))
+    assert result.cost.model_calls == 1 and result.info["end"] in ("answered", "unfinished", "bad_last_line")
+    report = evaluate_student(tmp_path / "student", problems[:1], modes=("stream", "qstar"))
+    assert set(report) == {"stream", "qstar"} and report["qstar"]["n"] == 1
+    with pytest.raises(ConfigError, match="unknown mode"):
+        evaluate_student(tmp_path / "student", problems[:1], modes=("nope",))
+
+
+def test_teacher_that_solves_nothing_is_a_clear_error(tiny_checkpoint, tmp_path):
+    task = get_task("game24")
+    config = DistillConfig(**{**TINY, "max_lines": 1})
+    with pytest.raises(ConfigError, match="solved no problem"):
+        distill(
+            tiny_checkpoint,
+            tmp_path / "s",
+            config,
+            problems=task.problems("train")[:1],
+            progress=False,
+            log=print,
+        )
+
+
+def test_cli_train_distill_end_to_end(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "student"
+    args = ["train", "distill", "--init", tiny_checkpoint, "--out", str(out), "--num-problems", "3"]
+    args += [
+        "--traces-per-problem",
+        "2",
+        "--value-threshold",
+        "0",
+        "--max-lines",
+        "16",
+        "--teacher-temperature",
+        "1",
+    ]
+    args += ["--steps", "2", "--batch-size", "4", "--eval-problems", "2", "--quiet"]
+    code = main(args)
+    out_text, err_text = capsys.readouterr()
+    assert code == 0, err_text
+    assert "val stream" in out_text and "saved" in out_text
+    summary = json.loads((out / "distill_summary.json").read_text())
+    assert set(summary["eval"]["val"]) == {"stream", "greedy", "qstar"}
+    assert summary["distill"]["command"].startswith("qstar ")
+    code = main(["train", "distill", "--init", str(tmp_path / "none"), "--out", str(out)])
+    assert code != 0 and "no checkpoint there" in capsys.readouterr().err
