@@ -30,24 +30,37 @@ VALUES = {
     ("*3", "+1"): 0.9,
     ("*3", "*3"): 0.5,
 }
-# Equal priors in prior order: "+1" first at every state.
+# Equal priors in prior order: "+1" first at every state. Every step line enters its state;
+# "back to: X" returns to the state the line X made.
 DEPTH_FIRST = [
-    "1: +1",
-    "2: +1",
-    "3: +1",
-    "3: *3",
-    "2: *3",
-    "3: +1",
-    "3: *3",
-    "1: *3",
-    "2: +1",
-    "3: +1",
-    "3: *3",
+    "+1",
+    "+1",
+    "+1",
+    "back to: +1",
+    "*3",
+    "back to: +1",
+    "back to: +1",
+    "*3",
+    "+1",
+    "back to: *3",
+    "*3",
+    "back to: *3",
+    "back to: +1",
+    "back to: start",
+    "*3",
+    "+1",
+    "+1",
+    "back to: +1",
+    "*3",
+    "back to: +1",
+    "back to: *3",
 ]
 
 
-def teach(threshold=0.55, temperature=0.0, scores=None, max_lines=32, budget=50, rng=0):
-    config = StreamTeacherConfig(temperature=temperature, value_threshold=threshold, max_lines=max_lines)
+def teach(threshold=0.55, temperature=0.0, scores=None, max_lines=32, budget=50, rng=0, explore=0.0):
+    config = StreamTeacherConfig(
+        temperature=temperature, value_threshold=threshold, max_lines=max_lines, explore=explore
+    )
     policy = MockPolicy(scores=scores)
     return stream_teacher(
         TASK.problem(10), TASK, policy, MockScorer(VALUES), Budget(max_expansions=budget), config, rng
@@ -57,29 +70,30 @@ def teach(threshold=0.55, temperature=0.0, scores=None, max_lines=32, budget=50,
 def test_teacher_writes_every_child_and_enters_only_those_above_the_threshold():
     result = teach(threshold=0.55)
     # ("*3", "*3") is valued 0.5: written as a dead end, never entered, so 10 is missed.
-    assert result.info["trace"].split("\n") == [*DEPTH_FIRST, "2: *3"]
+    assert result.info["trace"].split("\n") == [*DEPTH_FIRST, "*3", "back to: *3", "back to: start"]
     assert result.info["end"] == "exhausted" and result.solved is False
     assert "pruned" in result.tree.flags[result.tree.children[2][1]]
 
 
 def test_teacher_stops_at_the_first_verified_answer():
     result = teach(threshold=0.5)
-    assert result.info["trace"].split("\n") == [*DEPTH_FIRST, "2: *3", "3: +1"]
+    assert result.info["trace"].split("\n") == [*DEPTH_FIRST, "*3", "+1"]
     assert result.info["end"] == "solved" and result.solved is True
     assert [s.text for s in result.steps] == ["*3", "*3", "+1"]
-    assert result.info["lines"] == 13
+    assert result.info["steps"] == 13 and result.info["lines"] == 23
 
 
 def test_teacher_orders_children_by_the_prior():
     scores = {"*3": math.log(0.75), "+1": math.log(0.25)}
     result = teach(threshold=0.5, scores=scores)
-    assert result.info["trace"] == "1: *3\n2: *3\n3: *3\n3: +1"
+    assert result.info["trace"] == "*3\n*3\n*3\nback to: *3\n+1"
     assert result.cost.expansions == 3 and result.cost.model_calls > 0
 
 
 def test_teacher_max_lines_and_budget_stop_unsolved():
     result = teach(threshold=0.5, max_lines=3)
-    assert result.info["lines"] == 3 and result.info["end"] == "max_lines" and not result.solved
+    assert result.info["trace"] == "+1\n+1\n+1\nback to: +1"
+    assert result.info["steps"] == 3 and result.info["end"] == "max_lines" and not result.solved
     result = teach(threshold=0.5, budget=2)
     assert result.info["end"] == "budget" and not result.solved and result.cost.expansions == 2
 
@@ -92,29 +106,41 @@ def test_teacher_gumbel_order_is_reproducible_from_the_seed_and_varies_with_it()
     )
 
 
+def test_explore_enters_children_judged_dead_some_of_the_time():
+    # threshold 0.95 judges every child dead; explore = 1 enters them all anyway.
+    assert teach(threshold=0.95).info["trace"] == "+1\nback to: start\n*3\nback to: start"
+    assert teach(threshold=0.95, explore=1.0).info["trace"] == teach(threshold=0.5).info["trace"]
+    some = {teach(threshold=0.95, explore=0.5, rng=seed).info["lines"] for seed in range(10)}
+    assert len(some) > 1
+
+
 def test_teacher_config_is_validated():
     with pytest.raises(ConfigError, match="value_threshold"):
         StreamTeacherConfig(value_threshold=1.5)
     with pytest.raises(ConfigError, match="max_lines"):
         StreamTeacherConfig(max_lines=0)
+    with pytest.raises(ConfigError, match="explore"):
+        StreamTeacherConfig(explore=-0.1)
 
 
 def test_parse_trace_rebuilds_the_teachers_tree_and_answer():
     result = teach(threshold=0.5)
     tree, report = parse_trace(TASK, TASK.problem(10), result.info["trace"])
-    assert report == {"lines": 13, "bad_lines": 0, "answer_node": report["answer_node"], "expanded": 7}
+    assert report == {"lines": 23, "bad_lines": 0, "answer_node": report["answer_node"], "expanded": 7}
     assert [s.text for s in tree.path_to(report["answer_node"])] == ["*3", "*3", "+1"]
 
 
-def test_parse_trace_counts_bad_lines_and_orphans_and_reuses_repeated_lines():
-    text = "1: +1\n1: +1\nnonsense\n3: +1\n2: /2\n2: *3"
+def test_parse_trace_counts_bad_lines_and_reuses_repeated_lines():
+    text = "+1\nback to: start\n+1\nnonsense\nback to: +1\nback to: start\n*3\n/2"
     tree, report = parse_trace(TASK, TASK.problem(10), text)
-    # "nonsense" is malformed, "3: +1" has no parent at depth 2, "/2" is not a step of the task.
-    assert report["lines"] == 6 and report["bad_lines"] == 3
-    assert len(tree.children[0]) == 1 and "repeated" in tree.flags[1]
-    assert [s.text for s in tree.path_to(report["answer_node"])] == ["+1", "*3"]
-    _, report = parse_trace(TASK, TASK.problem(10), "1: +1\n1: oops")
+    # "nonsense" is malformed; "back to: +1" returns to the problem, which is "start" (it
+    # still returns); the next "back" cannot leave the problem; "/2" is not a step of the task.
+    assert report["lines"] == 8 and report["bad_lines"] == 4
+    assert [tree.step[c].text for c in tree.children[0]] == ["+1", "*3"]
+    assert "repeated" in tree.flags[1] and tree.visits[1] == 2
     assert report["answer_node"] is None  # the last line is the answer, and it is bad
+    _, report = parse_trace(TASK, TASK.problem(10), "+1\n*3")
+    assert report["answer_node"] is not None and report["bad_lines"] == 0
 
 
 def student(text):
@@ -123,22 +149,24 @@ def student(text):
 
 
 def test_student_answers_with_its_last_line_in_one_model_call():
-    result = student("1: +1\n2: +1\n1: *3\n2: *3\n3: +1")
+    result = student("+1\nback to: start\n*3\n*3\n*3\nback to: *3\n+1")
     assert result.solved is True and [s.text for s in result.steps] == ["*3", "*3", "+1"]
-    assert result.cost.model_calls == 1 and result.cost.tokens_generated == 10  # mock: words
-    assert result.cost.expansions == 4  # root, "+1", "*3", ("*3", "*3") got children
-    assert result.info["end"] == "answered" and result.info["lines"] == 5
+    assert result.cost.model_calls == 1 and result.cost.tokens_generated == 11  # mock: words
+    assert result.cost.expansions == 3  # the root, "*3" and ("*3", "*3") got children
+    assert result.info["end"] == "answered" and result.info["lines"] == 7
 
 
 def test_student_must_stop_on_the_solution_itself():
-    result = student("1: *3\n2: *3\n3: +1\n3: *3")
+    result = student("*3\n*3\n+1\nback to: *3")
+    assert result.solved is False and result.info["end"] == "no_answer"
+    result = student("*3\n*3\n+1\n*3")  # no step after the end
+    assert result.solved is False and result.info["end"] == "no_answer"
+    result = student("*3\n*3\n*3")
     assert result.solved is False and result.info["end"] == "answered"
-    result = student("1: *3\n2: *3\n3: +1\n1: zz")
-    assert result.solved is False and result.info["end"] == "bad_last_line"
 
 
 def test_student_out_of_tokens_is_unsolved():
-    policy = MockPolicy(generations={stream_prompt(TASK, TASK.problem(10)): ["1: *3 2: *3 3: +1"]})
+    policy = MockPolicy(generations={stream_prompt(TASK, TASK.problem(10)): ["*3 *3 +1"]})
     result = stream(TASK.problem(10), TASK, policy, config=StreamConfig(max_new_tokens=2))
     assert result.info["end"] == "unfinished" and result.solved is False
 
@@ -146,7 +174,7 @@ def test_student_out_of_tokens_is_unsolved():
 def test_stream_searches_are_registered_and_read_game24_traces():
     task = get_task("game24")
     problem = task.parse_problem("4 9 10 13")
-    text = "1: 13 - 9 = 4 (left: 4 4 10)\n2: 10 - 4 = 6 (left: 4 6)\n3: 6 * 4 = 24 (left: 24)"
+    text = "13 - 9 = 4 (left: 4 4 10)\nback to: start\n13 - 9 = 4 (left: 4 4 10)\n10 - 4 = 6 (left: 4 6)\n6 * 4 = 24 (left: 24)"
     policy = MockPolicy(generations={stream_prompt(task, problem): [text]})
     result = run_search("sos", problem, task, policy, None, Budget(), 0, max_new_tokens=300)
     assert result.solved is True and result.method == "stream"

@@ -31,15 +31,15 @@ def test_examples_keep_distinct_solved_traces_with_eos_and_the_extras():
     record = {
         "prompt": "game24: 1 2 3 4\n" + STREAM_HEADER,
         "traces": [
-            {"trace": "1: a", "solved": True, "lines": 1},
-            {"trace": "1: a", "solved": True, "lines": 1},
-            {"trace": "1: b", "solved": False, "lines": 1},
+            {"trace": "a", "solved": True, "lines": 1},
+            {"trace": "a", "solved": True, "lines": 1},
+            {"trace": "b", "solved": False, "lines": 1},
         ],
         "plain": [("game24: 1 2 3 4\n", "4 * 3 = 12 (left: 1 2 12)")],
         "values": [("game24: 1 2 3 4\n", 0.7)],
     }
     lm, values, sizes = trace_examples([record], DistillConfig())
-    assert [(e.completion, e.eos) for e in lm] == [("1: a\n", True), ("4 * 3 = 12 (left: 1 2 12)\n", False)]
+    assert [(e.completion, e.eos) for e in lm] == [("a\n", True), ("4 * 3 = 12 (left: 1 2 12)\n", False)]
     assert [(v.prompt, v.target) for v in values] == [("game24: 1 2 3 4\n", 0.7)]
     assert sizes == {
         "problems": 1,
@@ -73,9 +73,9 @@ def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_
     assert card["data"]["problems"] == 3 and card["data"]["traces_solved"] >= 1
     assert card["teacher_cost"]["expansions"] > 0 and card["cpu_seconds"] > 0
     ckpt = load_checkpoint(tmp_path / "student")
-    assert ckpt.model.config.block_size == 512 and ckpt.meta["trainer"] == "distill"
+    assert ckpt.model.config.block_size == 768 and ckpt.meta["trainer"] == "distill"
     result = stream(problems[0], task, TinyGPTPolicy.load(tmp_path / "student"))
-    assert result.cost.model_calls == 1 and result.info["end"] in ("answered", "unfinished", "bad_last_line")
+    assert result.cost.model_calls == 1 and result.info["end"] in ("answered", "unfinished", "no_answer")
     report = evaluate_student(tmp_path / "student", problems[:1], modes=("stream", "qstar"))
     assert set(report) == {"stream", "qstar"} and report["qstar"]["n"] == 1
     with pytest.raises(ConfigError, match="unknown mode"):

@@ -219,3 +219,16 @@ def test_mcts_loop_with_lookahead_targets_values_every_child(tmp_path):
     nodes = tree["nodes"]
     expanded = {n["id"] for n in nodes if n["expanded"]}
     assert all(n["value"] is not None or n["terminal"] for n in nodes if n["parent"] in expanded)
+
+
+def test_a_run_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path):
+    shape = dict(n_layer=1, n_head=2, n_embd=32, block_size=256)  # the tiny_checkpoint fixture
+    config = LoopConfig(**{**TINY, **shape, "rounds": 1, "init": tiny_checkpoint})
+    run_loop(config, tmp_path / "run")
+    start = weights(tmp_path / "run", 0)
+    init = load_checkpoint(tiny_checkpoint).model.state_dict()
+    assert all(torch.equal(start[k], init[k]) for k in init)
+    with pytest.raises(ConfigError, match="has shape"):
+        run_loop(LoopConfig(**{**TINY, "rounds": 1, "init": tiny_checkpoint}), tmp_path / "other")
+    with pytest.raises(ConfigError, match="init"):
+        LoopConfig(init="")

@@ -21,6 +21,8 @@ from qstar.training.distill import DistillConfig, distill, evaluate_student
 
 __all__ = ["distill_cmd"]
 
+_DEFAULT = DistillConfig()
+
 
 @train_group.command("distill")
 @click.option(
@@ -37,27 +39,52 @@ __all__ = ["distill_cmd"]
 @click.option(
     "--num-problems", type=int, default=None, help="first N train problems (default: the whole split)"
 )
-@click.option("--traces-per-problem", type=int, default=4, show_default=True)
+@click.option("--traces-per-problem", type=int, default=_DEFAULT.traces_per_problem, show_default=True)
 @click.option(
     "--teacher-temperature",
     type=float,
-    default=1.5,
+    default=_DEFAULT.teacher_temperature,
     show_default=True,
     help="Gumbel noise on the prior that orders the teacher's children (more = more dead ends)",
 )
 @click.option(
     "--value-threshold",
     type=float,
-    default=0.5,
+    default=_DEFAULT.value_threshold,
     show_default=True,
     help="the teacher enters children valued >= this",
 )
-@click.option("--max-lines", type=int, default=16, show_default=True, help="longest trace the teacher writes")
-@click.option("--block-size", type=int, default=512, show_default=True, help="the student's context length")
-@click.option("--steps", type=int, default=2000, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="processes for the teacher's traces")
+@click.option(
+    "--explore",
+    type=float,
+    default=_DEFAULT.explore,
+    show_default=True,
+    help="probability that the teacher enters a child its value head judged dead",
+)
+@click.option(
+    "--max-lines",
+    type=int,
+    default=_DEFAULT.max_lines,
+    show_default=True,
+    help="most step lines in one teacher trace",
+)
+@click.option(
+    "--block-size",
+    type=int,
+    default=_DEFAULT.block_size,
+    show_default=True,
+    help="the student's context length",
+)
+@click.option("--steps", type=int, default=_DEFAULT.steps, show_default=True)
+@click.option("--batch-size", type=int, default=_DEFAULT.batch_size, show_default=True)
+@click.option("--lr", type=float, default=_DEFAULT.lr, show_default=True)
+@click.option(
+    "--workers",
+    type=int,
+    default=_DEFAULT.workers,
+    show_default=True,
+    help="processes for the teacher's traces",
+)
 @click.option(
     "--eval-problems", type=int, default=100, show_default=True, help="val problems to evaluate on (0 = none)"
 )
@@ -73,6 +100,7 @@ def distill_cmd(
     traces_per_problem: int,
     teacher_temperature: float,
     value_threshold: float,
+    explore: float,
     max_lines: int,
     block_size: int,
     steps: int,
@@ -103,6 +131,7 @@ def distill_cmd(
         traces_per_problem=traces_per_problem,
         teacher_temperature=teacher_temperature,
         value_threshold=value_threshold,
+        explore=explore,
         max_lines=max_lines,
         block_size=block_size,
         steps=steps,

@@ -102,6 +102,11 @@ def _options(fn: Callable) -> Callable:
     options += [
         click.option("--name", default=None, help="run name (default: <task>-<method>-s<seed>)"),
         click.option(
+            "--init",
+            default=None,
+            help="start from this checkpoint ('default' = the shipped model) instead of random weights",
+        ),
+        click.option(
             "--runs-dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=Path("runs"),
@@ -172,6 +177,10 @@ def _run(ctx: click.Context, method: str, kw: dict[str, Any]) -> None:
     else:
         fields: dict[str, Any] = {flags[f]: kw[f] for f in flags if kw.get(f) is not None}
         fields["method"] = method
+        if kw["init"] is not None:
+            from qstar.policy.tinygpt.policy import default_checkpoint_dir
+
+            fields["init"] = str(default_checkpoint_dir()) if kw["init"] == "default" else kw["init"]
         if method == "rft":
             fields.setdefault("policy_target", "verified")
             fields.setdefault("value_target", "q")

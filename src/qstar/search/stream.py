@@ -5,22 +5,27 @@ Gandhi et al. 2024, "Stream of Search (SoS): Learning to Search in Language" (ar
 model then explores, notices dead ends and backtracks inside its own output, without an
 external search algorithm. This is one way to "train with System 2, infer with System 1".
 
-Trace format (after the task's prompt and the line ``search:``), one line per visited node::
+Trace format (after the task's prompt and the line ``search:``): every step line enters the
+state it makes; ``back to: LINE`` leaves it and returns to the state that ``LINE`` made
+(``back to: start`` returns to the problem), restating it so that the current state is always
+on the last line::
 
-    1: 10 - 4 = 6 (left: 5 6 6)
-    1: 6 - 5 = 1 (left: 1 6 10)
-    2: 10 - 1 = 9 (left: 6 9)
-    ...
+    10 - 4 = 6 (left: 5 6 6)
+    6 - 5 = 1 (left: 1 6)
+    back to: 10 - 4 = 6 (left: 5 6 6)
+    6 * 5 = 30 (left: 6 30)
+    30 - 6 = 24 (left: 24)
 
-``d: step`` is a step written at depth ``d``; its parent is the latest line at depth ``d - 1``
-(the problem itself for ``d = 1``). A line followed by one at the same or a smaller depth was
-judged a dead end; the trace ends with ``<eos>`` after the line the writer answers with.
+Step lines are written exactly as in the one-step format, so what a model knows about writing a
+step carries over. A ``back`` right after a step is a dead end judged at sight; the trace ends
+with ``<eos>`` after the line the writer answers with.
 
 - :func:`stream_teacher` writes traces: depth-first search whose children come in the order of
   the policy's prior perturbed by Gumbel noise (sampling without replacement), every child is
-  written, non-terminal children valued below ``value_threshold`` by the scorer are not entered
-  (a written dead end) and a terminal child ends the trace when the verifier accepts it. It is
-  the teacher of :mod:`qstar.training.distill`.
+  written, non-terminal children valued below ``value_threshold`` by the scorer are left at once
+  (a written dead end; with probability ``explore`` they are entered anyway, so traces also
+  show dead ends found the hard way) and a terminal child ends the trace when the verifier
+  accepts it. It is the teacher of :mod:`qstar.training.distill`.
 - :func:`stream` is the student: one greedy decode of the trace, read back into a tree. Its
   answer is the path to the *last* line the model wrote, so the model must stop by itself on a
   solution; the verifier is never consulted while the model writes.
@@ -52,11 +57,12 @@ __all__ = [
     "stream",
     "stream_prompt",
     "stream_teacher",
-    "trace_line",
+    "back_line",
 ]
 
 STREAM_HEADER = "search:\n"
-_LINE = re.compile(r"^\s*(\d{1,3})\s*:\s?(.*)$")
+_BACK = re.compile(r"^\s*back to:\s*(.*?)\s*$")
+_START = "start"
 
 
 def stream_prompt(task: Task, problem: Problem) -> str:
@@ -64,8 +70,9 @@ def stream_prompt(task: Task, problem: Problem) -> str:
     return task.render(task.initial_state(problem)) + STREAM_HEADER
 
 
-def trace_line(depth: int, step_text: str) -> str:
-    return f"{depth}: {step_text}"
+def back_line(tree: Tree, node: int) -> str:
+    """The line that returns to ``node``: ``back to:`` and the step line that made it."""
+    return f"back to: {_START if node == 0 else tree.step[node].text}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,17 +80,20 @@ class StreamTeacherConfig:
     """``temperature``: of the Gumbel noise on the policy's log-prior that orders the children
     (0 = in prior order; larger = closer to a uniformly random order, more dead ends written);
     ``value_threshold``: a non-terminal child valued below it is written but not entered;
-    ``max_lines``: the trace stops there (unsolved); ``num_samples``/``temperature`` also
-    serve the lines drawn per state on tasks without enumerable steps."""
+    ``explore``: probability of entering such a child anyway; ``max_lines``: step lines after
+    which the trace stops (unsolved; ``back`` lines are not counted); ``num_samples``/
+    ``temperature`` also serve the lines drawn per state on tasks without enumerable steps."""
 
     temperature: float = 1.0
     value_threshold: float = 0.5
+    explore: float = 0.0
     max_lines: int = 16
     num_samples: int = 8
 
     def __post_init__(self) -> None:
         check_float("stream_teacher", "temperature", self.temperature, low=0.0)
         check_float("stream_teacher", "value_threshold", self.value_threshold, low=0.0, high=1.0)
+        check_float("stream_teacher", "explore", self.explore, low=0.0, high=1.0)
         check_int("stream_teacher", "max_lines", self.max_lines)
         check_int("stream_teacher", "num_samples", self.num_samples)
 
@@ -111,10 +121,11 @@ def stream_teacher(
     meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
     tree = new_tree(task, problem, "stream_teacher")
     lines: list[str] = []
+    num_steps = 0
     end = "exhausted"
 
     def visit(node: int) -> int | None:
-        nonlocal end
+        nonlocal end, num_steps
         if meter.exhausted():
             end = "budget"
             return None
@@ -122,30 +133,39 @@ def stream_teacher(
         open_kids = [c for c in kids if not tree.terminal[c]]
         if open_kids and scorer is not None:
             value_nodes(tree, task, scorer, open_kids, cost=meter.cost)
-        depth = tree.depth(node) + 1
         for child in _order(tree, kids, config.temperature, rng):
-            if len(lines) >= config.max_lines:
+            if num_steps >= config.max_lines:
                 end = "max_lines"
                 return None
-            lines.append(trace_line(depth, tree.step[child].text))
+            lines.append(tree.step[child].text)
+            num_steps += 1
             tree.visits[child] += 1
             if tree.terminal[child]:
                 if is_solution(tree, child):
                     return child
+                lines.append(back_line(tree, node))
                 continue
             value = tree.value[child]
-            if value is not None and value < config.value_threshold:
+            if value is not None and value < config.value_threshold and rng.random() >= config.explore:
                 tree.flag(child, "pruned")
+                lines.append(back_line(tree, node))
                 continue
             found = visit(child)
             if found is not None or end in ("max_lines", "budget"):
                 return found
+            lines.append(back_line(tree, node))
         return None
 
     found = None if tree.terminal[0] else visit(0)
     if found is not None:
         end = "solved"
-    info = {"trace": "\n".join(lines), "lines": len(lines), "end": end, "expand": stats.to_json()}
+    info = {
+        "trace": "\n".join(lines),
+        "lines": len(lines),
+        "steps": num_steps,
+        "end": end,
+        "expand": stats.to_json(),
+    }
     return make_result(tree, task, found if found is not None else 0, meter.tick(), info=info)
 
 
@@ -161,28 +181,33 @@ class StreamConfig:
 
 
 def parse_trace(task: Task, problem: Problem, text: str, *, method: str = "stream") -> tuple[Tree, dict]:
-    """Read a trace back into a tree: one node per legal line (a repeated line reuses its node).
+    """Read a trace back into a tree: one node per legal step line (a repeated line reuses its
+    node).
 
-    Returns the tree and a report: ``lines`` (written), ``bad_lines`` (malformed, illegal, or
-    under a parent that is not there), ``answer_node`` (the node of the last line when that line
-    is good, else ``None``) and ``expanded`` (distinct nodes that got children in the trace)."""
+    Returns the tree and a report: ``lines`` (written), ``bad_lines`` (malformed or illegal
+    steps, and ``back`` lines that leave the problem itself or restate the wrong line; such a
+    ``back`` still returns one level), ``answer_node`` (the node of the last line when that
+    line is a good step, else ``None``) and ``expanded`` (distinct states given children)."""
     tree = new_tree(task, problem, method)
-    stack = [0]  # stack[d] = node of the latest good line at depth d
+    stack = [0]  # the states entered and not left; the current one last
     answer: int | None = None
     bad = 0
     written = [ln for ln in text.split("\n") if ln.strip()]
     for raw in written:
         answer = None
-        m = _LINE.match(raw)
-        depth = int(m.group(1)) if m else 0
-        if m is None or not 1 <= depth <= len(stack):
-            bad += 1
+        back = _BACK.match(raw)
+        if back is not None:
+            if len(stack) == 1:
+                bad += 1
+                continue
+            stack.pop()
+            if back_line(tree, stack[-1]) != f"back to: {back.group(1)}":
+                bad += 1
             continue
-        parent = stack[depth - 1]
-        del stack[depth:]
+        parent = stack[-1]
         state = tree.state[parent]
         try:
-            step = task.parse_step(state, m.group(2))
+            step = task.parse_step(state, raw.strip())
             child_state = task.apply(state, step)
         except (ParseError, IllegalStepError):
             bad += 1
@@ -237,6 +262,6 @@ def stream(
     tree, report = parse_trace(task, problem, text)
     meter.cost.expansions += report["expanded"]
     node = report["answer_node"]
-    end = "unfinished" if not gen.finished else ("answered" if node is not None else "bad_last_line")
+    end = "unfinished" if not gen.finished else ("answered" if node is not None else "no_answer")
     info = {"trace": text, "end": end, **{k: v for k, v in report.items() if k != "answer_node"}}
     return make_result(tree, task, node if node is not None and gen.finished else 0, meter.tick(), info=info)

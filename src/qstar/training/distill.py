@@ -50,7 +50,7 @@ class DistillConfig:
     """Settings of :func:`distill`.
 
     ``traces_per_problem`` teacher runs per train problem (different Gumbel orders);
-    ``teacher_temperature``, ``value_threshold``, ``max_lines``: the teacher's knobs
+    ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``: the teacher's knobs
     (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
     teacher run; ``block_size``: the student's context (traces are longer than one step);
     ``keep_plain``/``keep_values``: the extra examples of the module docstring."""
@@ -58,9 +58,10 @@ class DistillConfig:
     traces_per_problem: int = 4
     teacher_temperature: float = 1.5
     value_threshold: float = 0.5
-    max_lines: int = 16
+    explore: float = 0.1
+    max_lines: int = 14
     teacher_budget: int = 64
-    block_size: int = 512
+    block_size: int = 768
     steps: int = 2000
     batch_size: int = 32
     lr: float = 1e-3
@@ -246,6 +247,16 @@ def distill(
         raise ConfigError("the teacher solved no problem: nothing to distil (check the checkpoint and task)")
     ckpt = load_checkpoint(init)
     model = with_block_size(ckpt.model, max(config.block_size, ckpt.model.config.block_size))
+    # <bos> prompt completion <eos> must fit: longer traces are dropped, and counted.
+    fits = [
+        len(ckpt.tokenizer.encode(e.prompt + e.completion)) + 2 <= model.config.block_size + 1 for e in lm
+    ]
+    sizes["lm_dropped_too_long"] = fits.count(False)
+    lm = [e for e, ok in zip(lm, fits, strict=True) if ok]
+    if sizes["lm_dropped_too_long"]:
+        log(
+            f"dropped {sizes['lm_dropped_too_long']} traces longer than the block size {model.config.block_size}"
+        )
     sft = SFTConfig(
         steps=config.steps,
         batch_size=config.batch_size,

@@ -252,6 +252,22 @@ def _fresh_counters() -> dict[str, Any]:
     }
 
 
+def _initial_model(config: LoopConfig) -> tuple[GPT, Tokenizer]:
+    """Random weights from ``config.seed``, or the checkpoint ``config.init`` (same shape)."""
+    if config.init is None:
+        tokenizer = Tokenizer()
+        gpt = GPTConfig(tokenizer.vocab_size, config.block_size, config.n_layer, config.n_head, config.n_embd)
+        return GPT(gpt, seed=config.seed).eval(), tokenizer
+    from qstar.policy.tinygpt.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(config.init)
+    shape = {k: getattr(ckpt.model.config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")}
+    wanted = {k: getattr(config, k) for k in shape}
+    if shape != wanted:
+        raise ConfigError(f"init checkpoint {config.init} has shape {shape}; the loop config says {wanted}")
+    return ckpt.model.eval(), ckpt.tokenizer
+
+
 def _open_run(
     config: LoopConfig, rd: RunDir, resume: bool, task: Task, held_out: frozenset[str]
 ) -> tuple[GPT, Tokenizer, Any, Replay, dict, list]:
@@ -265,9 +281,7 @@ def _open_run(
         rd.create(config.to_json())
     latest = rd.latest_round() if resume else None
     if latest is None:
-        tokenizer = Tokenizer()
-        gpt = GPTConfig(tokenizer.vocab_size, config.block_size, config.n_layer, config.n_head, config.n_embd)
-        model = GPT(gpt, seed=config.seed).eval()
+        model, tokenizer = _initial_model(config)
         replay, counters, history = Replay(), _fresh_counters(), []
         if config.rules_warmup_steps:
             cpu = time.process_time()

@@ -47,6 +47,9 @@ class LoopConfig:
     problems_per_round: int = 128
     problem_source: str = "train"
     seed: int = 0
+    #: Start from this checkpoint directory instead of random weights (its shape must match
+    #: n_layer, n_head, n_embd and block_size); None = random initialisation.
+    init: str | None = None
     # collection
     search_budget: int = 40
     search_knobs: dict[str, Any] | None = None  # None: DEFAULT_KNOBS of the search
@@ -110,6 +113,10 @@ class LoopConfig:
                 _positive_int(getattr(self, name)),
                 f"{name} must be an integer >= 1, got {getattr(self, name)!r}",
             )
+        _check(
+            self.init is None or (isinstance(self.init, str) and self.init),
+            f"init must be a path or None, got {self.init!r}",
+        )
         _check(self.method in ("search", "rft"), f"method must be 'search' or 'rft', got {self.method!r}")
         _check(
             self.search in DEFAULT_KNOBS,
