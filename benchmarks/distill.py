@@ -2,13 +2,16 @@
 
     python -m benchmarks.distill [--init default] [--out runs/distill] [--steps 2000] ...
     python -m benchmarks.distill --report-only --out runs/distill   # re-evaluate a saved student
+    python -m benchmarks.distill ... --compare rft=runs/rft-continue-r6/checkpoints/round-0006
 
 Distils ``--init`` (by default the shipped model, itself trained by the RFT loop from rules
 alone) into a student that writes its own search: :func:`qstar.training.distill.distill` on the
 Game-of-24 train split, no oracle. Then it measures, on val and test, for the teacher and the
 student: System 1 with search in context (``stream``: one greedy decode of a trace), plain
 System 1 (``greedy``: one line per step, no backtracking) and System 2 (``qstar`` at 11
-expansions), with tokens and expansions per puzzle.
+expansions), with tokens and expansions per puzzle. ``--compare NAME=DIR`` adds other
+checkpoints to the table (e.g. the teacher continued by RFT for the same number of tokens:
+``qstar train rft --init default ...``).
 
 Writes ``benchmarks/results/distill.json``.
 """
@@ -34,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default="default", help="teacher checkpoint ('default' = the shipped model)")
     p.add_argument("--out", default="runs/distill", help="student checkpoint directory")
     p.add_argument("--splits", default="val,test")
+    p.add_argument("--limit", type=int, default=None, help="first N problems of each split (default: all)")
+    p.add_argument("--num-problems", type=int, default=None, help="first N train problems (default: all)")
     p.add_argument("--report-only", action="store_true", help="evaluate an existing --out, do not train")
+    p.add_argument("--compare", action="append", default=[], help="NAME=DIR: another checkpoint to evaluate")
     p.add_argument("--json", default=None, help="output file (default benchmarks/results/distill.json)")
     for f in fields(DistillConfig):
         flag = f"--{f.name.replace('_', '-')}"
@@ -55,18 +61,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.report_only:
         card = json.loads((out / "config.json").read_text())["meta"]
     else:
-        card = distill(init, out, config, progress=True)
-    results: dict[str, Any] = {"teacher": {}, "student": {}}
+        card = distill(init, out, config, problems=task.problems("train")[: args.num_problems], progress=True)
+    others = dict(c.split("=", 1) for c in args.compare)
+    results: dict[str, Any] = {"teacher": {}, "student": {}, **{name: {} for name in others}}
     for split in args.splits.split(","):
-        problems = task.problems(split)
+        problems = task.problems(split)[: args.limit]
         results["teacher"][split] = evaluate_student(init, problems, modes=("greedy", "qstar"))
         results["student"][split] = evaluate_student(out, problems)
-        for who in ("teacher", "student"):
+        for name, path in others.items():
+            results[name][split] = evaluate_student(path, problems, modes=("greedy", "qstar"))
+        for who in results:
             for mode, m in results[who][split].items():
                 print(
                     f"{split:>4} {who:>7} {mode:>6}: {m['accuracy']:.0%}  {m['tokens_per_problem']:.0f} tok/puzzle"
                 )
-    payload = {"init": str(init), "student": str(out), "distill": card, "results": results}
+    payload = {"init": str(init), "student": str(out), "compare": others, "distill": card, "results": results}
     write_json("distill", payload, args.json)
     return payload
 

@@ -1,0 +1,38 @@
+"""benchmarks.distill on a tiny random model: trains, evaluates every checkpoint, writes JSON."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import distill as bench
+
+
+def test_distill_benchmark_smoke(tiny_checkpoint, tmp_path):
+    out, result = tmp_path / "student", tmp_path / "distill.json"
+    argv = ["--init", tiny_checkpoint, "--out", str(out), "--num-problems", "3", "--limit", "1"]
+    argv += ["--value-threshold", "0", "--explore", "0", "--max-lines", "16", "--teacher-temperature", "1"]
+    argv += ["--traces-per-problem", "2", "--steps", "2", "--batch-size", "4", "--splits", "val"]
+    argv += ["--compare", f"again={tiny_checkpoint}", "--json", str(result)]
+    bench.main(argv)
+    saved = json.loads(result.read_text())
+    assert set(saved["results"]) == {"teacher", "student", "again"}
+    assert set(saved["results"]["student"]["val"]) == {"stream", "greedy", "qstar"}
+    assert saved["results"]["again"]["val"]["qstar"]["n"] == 1
+    assert saved["distill"]["data"]["problems"] == 3
+    # --report-only re-evaluates the saved student without training it again
+    bench.main(
+        [
+            "--init",
+            tiny_checkpoint,
+            "--out",
+            str(out),
+            "--report-only",
+            "--limit",
+            "1",
+            "--splits",
+            "val",
+            "--json",
+            str(result),
+        ]
+    )
+    assert json.loads(result.read_text())["distill"]["trainer"] == "distill"
