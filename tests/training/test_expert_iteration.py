@@ -232,3 +232,13 @@ def test_a_run_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path):
         run_loop(LoopConfig(**{**TINY, "rounds": 1, "init": tiny_checkpoint}), tmp_path / "other")
     with pytest.raises(ConfigError, match="init"):
         LoopConfig(init="")
+
+
+def test_cli_init_starts_the_run_from_a_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    from qstar.cli.main import main
+
+    flags = ["--rounds", "1", "--problems-per-round", "2", "--samples", "2", "--n-layer", "1",
+             "--n-head", "2", "--n-embd", "32", "--train-steps", "1", "--eval-problems", "2",
+             "--eval-budget", "3", "--runs-dir", str(tmp_path), "--name", "r", "--quiet"]  # fmt: skip
+    assert main(["train", "rft", *flags, "--init", tiny_checkpoint]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["init"] == tiny_checkpoint
