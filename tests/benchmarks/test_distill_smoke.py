@@ -16,7 +16,7 @@ def test_distill_benchmark_smoke(tiny_checkpoint, tmp_path):
     bench.main(argv)
     saved = json.loads(result.read_text())
     assert set(saved["results"]) == {"teacher", "student", "again"}
-    assert set(saved["results"]["student"]["val"]) == {"stream", "greedy", "qstar"}
+    assert set(saved["results"]["student"]["val"]) == {"stream", "stream_legal", "greedy", "qstar"}
     assert saved["results"]["again"]["val"]["qstar"]["n"] == 1
     assert saved["distill"]["data"]["problems"] == 3
     # --report-only re-evaluates the saved student without training it again

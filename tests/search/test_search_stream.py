@@ -179,3 +179,31 @@ def test_stream_searches_are_registered_and_read_game24_traces():
     result = run_search("sos", problem, task, policy, None, Budget(), 0, max_new_tokens=300)
     assert result.solved is True and result.method == "stream"
     assert stream_prompt(task, problem) == "game24: 4 9 10 13\nsearch:\n"
+
+
+def test_legal_lines_mode_writes_the_models_favourite_legal_line_and_never_repeats_one():
+    prefer = {"*3": -0.1, "+1": -1.0}
+
+    def run(generations):
+        policy = MockPolicy(scores=lambda _p, c: prefer.get(c.strip(), -5.0), generations=generations)
+        return stream(TASK.problem(10), TASK, policy, config=StreamConfig(lines="legal", max_new_tokens=100))
+
+    # The mock's greedy next token is <eos> everywhere: it answers at the first final state.
+    result = run(None)
+    assert result.info["trace"] == "*3\n*3\n*3" and result.info["end"] == "answered" and not result.solved
+    # Here it goes on after a wrong final state: "back" is then the only legal line, and the
+    # step it already tried from ("*3", "*3") is not offered again.
+    result = run(lambda prompt: ["" if prompt.endswith("+1\n") else "more"])
+    assert result.info["trace"] == "*3\n*3\n*3\nback to: *3\n+1"
+    assert result.solved is True and result.info["bad_lines"] == 0
+    assert result.cost.model_calls == 7  # 5 lines scored, 2 next-token checks at final states
+
+
+def test_legal_lines_mode_stops_unfinished_at_the_token_limit_and_needs_enumerable_steps():
+    policy = MockPolicy(generations=lambda prompt: ["more"])
+    result = stream(TASK.problem(10), TASK, policy, config=StreamConfig(lines="legal", max_new_tokens=3))
+    assert result.info["end"] == "unfinished" and result.solved is False
+    with pytest.raises(ConfigError, match="enumerates"):
+        stream(TASK.problem(10), ToyTask(enumerable=False), policy, config=StreamConfig(lines="legal"))
+    with pytest.raises(ConfigError, match="lines"):
+        StreamConfig(lines="beam")

@@ -115,7 +115,7 @@ def test_cli_train_distill_end_to_end(tiny_checkpoint, tmp_path, capsys):
     assert code == 0, err_text
     assert "val stream" in out_text and "saved" in out_text
     summary = json.loads((out / "distill_summary.json").read_text())
-    assert set(summary["eval"]["val"]) == {"stream", "greedy", "qstar"}
+    assert set(summary["eval"]["val"]) == {"stream", "stream_legal", "greedy", "qstar"}
     assert summary["distill"]["command"].startswith("qstar ")
     code = main(["train", "distill", "--init", str(tmp_path / "none"), "--out", str(out)])
     assert code != 0 and "no checkpoint there" in capsys.readouterr().err

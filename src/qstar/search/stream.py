@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qstar.errors import IllegalStepError, ParseError
+from qstar.errors import ConfigError, IllegalStepError, ParseError
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import as_rng, check_float, check_int
@@ -47,7 +47,7 @@ from qstar.search.grow import expand_nodes, value_nodes
 from qstar.search.meter import Meter, charge_usage
 from qstar.search.tree import Tree, _node_fields, find_child, is_solution, make_result, new_tree
 from qstar.tasks.base import Task
-from qstar.types import Budget, Problem, SearchResult
+from qstar.types import Budget, Problem, SearchResult, State
 
 __all__ = [
     "STREAM_HEADER",
@@ -172,12 +172,20 @@ def stream_teacher(
 @dataclass(frozen=True, kw_only=True)
 class StreamConfig:
     """``max_new_tokens``: the trace's token limit (``None``: up to the model's block size,
-    when the policy has one, else 512)."""
+    when the policy has one, else 512). ``lines``: ``"free"`` decodes token by token;
+    ``"legal"`` (tasks that enumerate their steps) writes one line at a time, the line the model
+    scores highest among the legal steps of the current state and the ``back`` line, and ends
+    where the model's next token after a final state is ``<eos>``: the trace's choices stay the
+    model's, its arithmetic cannot slip (the System 1 "legal steps only" of the loop's
+    reports)."""
 
     max_new_tokens: int | None = None
+    lines: str = "free"
 
     def __post_init__(self) -> None:
         check_int("stream", "max_new_tokens", self.max_new_tokens, allow_none=True)
+        if self.lines not in ("free", "legal"):
+            raise ConfigError(f"stream: lines must be 'free' or 'legal', got {self.lines!r}")
 
 
 def parse_trace(task: Task, problem: Problem, text: str, *, method: str = "stream") -> tuple[Tree, dict]:
@@ -249,19 +257,63 @@ def stream(
     config = config or StreamConfig()
     meter = Meter(Budget())
     prompt = stream_prompt(task, problem)
+    block, tokenizer = getattr(policy, "block_size", None), getattr(policy, "tokenizer", None)
     limit = config.max_new_tokens
     if limit is None:
-        block, tokenizer = getattr(policy, "block_size", None), getattr(policy, "tokenizer", None)
         limit = (
             512 if block is None or tokenizer is None else max(0, block - len(tokenizer.encode(prompt)) - 1)
         )
     before = policy.usage.snapshot()
-    gen = policy.generate([prompt], num_samples=1, temperature=0.0, max_new_tokens=limit, stop=())[0][0]
+    if config.lines == "legal":
+        text, finished = _legal_lines(task, problem, policy, prompt, limit)
+    else:
+        gen = policy.generate([prompt], num_samples=1, temperature=0.0, max_new_tokens=limit, stop=())[0][0]
+        text, finished = gen.text, gen.finished
     charge_usage(meter.cost, before, policy.usage)
-    text = gen.text
     tree, report = parse_trace(task, problem, text)
     meter.cost.expansions += report["expanded"]
     node = report["answer_node"]
-    end = "unfinished" if not gen.finished else ("answered" if node is not None else "no_answer")
+    end = "unfinished" if not finished else ("answered" if node is not None else "no_answer")
     info = {"trace": text, "end": end, **{k: v for k, v in report.items() if k != "answer_node"}}
-    return make_result(tree, task, node if node is not None and gen.finished else 0, meter.tick(), info=info)
+    return make_result(tree, task, node if node is not None and finished else 0, meter.tick(), info=info)
+
+
+def _legal_lines(task: Task, problem: Problem, policy: Policy, prompt: str, limit: int) -> tuple[str, bool]:
+    """The ``lines="legal"`` decode of :func:`stream`: ``(trace, finished)``. A step already
+    tried from the current state is not offered again (a depth-first trace never repeats one)."""
+    tokenizer = getattr(policy, "tokenizer", None)
+
+    def size(text: str) -> int:
+        return len(tokenizer.encode(text)) if tokenizer is not None else len(text.split())
+
+    root = task.initial_state(problem)
+    if task.legal_steps(root) is None:
+        raise ConfigError(
+            f"stream lines='legal' needs a task that enumerates its steps; {task.name!r} does not"
+        )
+    # The states entered and not left: (state, the line that made it, steps tried from it).
+    path: list[tuple[State, str, set[str]]] = [(root, _START, set())]
+    lines: list[str] = []
+    while True:
+        text = "\n".join(lines)
+        context = prompt + "".join(line + "\n" for line in lines)
+        state, _, tried = path[-1]
+        back = f"back to: {path[-2][1]}" if len(path) > 1 else None
+        if task.is_terminal(state):
+            nxt = policy.generate([context], num_samples=1, temperature=0.0, max_new_tokens=1, stop=())[0][0]
+            if nxt.finished and not nxt.text:  # <eos>: the model answers with its last line
+                return text, True
+        steps = [] if task.is_terminal(state) else [s.text for s in task.legal_steps(state) or []]
+        choices = [c for c in steps if c not in tried] + ([back] if back is not None else [])
+        if not choices:
+            return text, True
+        if size(text) + max(size(c) for c in choices) + 1 > limit:
+            return text, False
+        scores = policy.score([context], [[c + "\n" for c in choices]])[0]
+        line = choices[int(np.argmax(scores))]
+        lines.append(line)
+        if line == back:
+            path.pop()
+        else:
+            tried.add(line)
+            path.append((task.apply(state, task.parse_step(state, line)), line, set()))

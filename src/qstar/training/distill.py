@@ -41,8 +41,9 @@ from qstar.types import Budget, Cost, Problem
 __all__ = ["DistillConfig", "trace_job", "collect_traces", "trace_examples", "distill", "evaluate_student"]
 
 #: What :func:`evaluate_student` measures: System 1 with search in context (one greedy decode
-#: of a trace), System 1 without it (greedy, one step per line) and System 2 (Q*).
-STUDENT_MODES = ("stream", "greedy", "qstar")
+#: of a trace; ``stream_legal``: the same, one legal line at a time), System 1 without it
+#: (greedy, one step per line) and System 2 (Q*).
+STUDENT_MODES = ("stream", "stream_legal", "greedy", "qstar")
 
 
 @dataclass(frozen=True)
@@ -310,8 +311,9 @@ def evaluate_student(
             task,
             policy,
             scorer if mode == "qstar" else None,
-            search=mode,
+            search="stream" if mode == "stream_legal" else mode,
             budget=budget,
+            knobs={"lines": "legal"} if mode == "stream_legal" else None,
             on_result=None if on_result is None else (lambda _r, m=mode: on_result(m)),
         )
         n = max(1, report.n)
