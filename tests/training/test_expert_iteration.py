@@ -237,8 +237,11 @@ def test_a_run_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path):
 def test_cli_init_starts_the_run_from_a_checkpoint(tiny_checkpoint, tmp_path, capsys):
     from qstar.cli.main import main
 
-    flags = ["--rounds", "1", "--problems-per-round", "2", "--samples", "2", "--n-layer", "1",
-             "--n-head", "2", "--n-embd", "32", "--train-steps", "1", "--eval-problems", "2",
-             "--eval-budget", "3", "--runs-dir", str(tmp_path), "--name", "r", "--quiet"]  # fmt: skip
-    assert main(["train", "rft", *flags, "--init", tiny_checkpoint]) == 0
-    assert json.loads((tmp_path / "r" / "config.json").read_text())["init"] == tiny_checkpoint
+    # The model's shape is read from the checkpoint.
+    flags = ["--rounds", "1", "--problems-per-round", "2", "--samples", "2", "--train-steps", "1",
+             "--eval-problems", "2", "--eval-budget", "3", "--runs-dir", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(["train", "rft", *flags, "--name", "r", "--init", tiny_checkpoint]) == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert saved["init"] == tiny_checkpoint and (saved["n_layer"], saved["n_embd"]) == (1, 32)
+    assert main(["train", "rft", *flags, "--name", "s", "--init", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint there" in capsys.readouterr().err

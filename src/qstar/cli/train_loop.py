@@ -154,6 +154,15 @@ def round_line(m: dict[str, Any], rounds: int) -> str:
     )
 
 
+def _checkpoint_shape(path: str) -> dict[str, int]:
+    """n_layer, n_head, n_embd and block_size of a checkpoint directory (for ``--init``)."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"--init {path}: no checkpoint there (expected {config_file})")
+    model = json.loads(config_file.read_text(encoding="utf-8")).get("model", {})
+    return {k: model[k] for k in ("n_layer", "n_head", "n_embd", "block_size") if k in model}
+
+
 def _run(ctx: click.Context, method: str, kw: dict[str, Any]) -> None:
     from qstar.tracking import make_trackers
     from qstar.training.expert_iteration import LoopConfig, run_loop
@@ -181,6 +190,7 @@ def _run(ctx: click.Context, method: str, kw: dict[str, Any]) -> None:
             from qstar.policy.tinygpt.policy import default_checkpoint_dir
 
             fields["init"] = str(default_checkpoint_dir()) if kw["init"] == "default" else kw["init"]
+            fields.update({k: v for k, v in _checkpoint_shape(fields["init"]).items() if k not in fields})
         if method == "rft":
             fields.setdefault("policy_target", "verified")
             fields.setdefault("value_target", "q")
