@@ -25,7 +25,8 @@ with ``<eos>`` after the line the writer answers with.
   written, non-terminal children valued below ``value_threshold`` by the scorer are left at once
   (a written dead end; with probability ``explore`` they are entered anyway, so traces also
   show dead ends found the hard way) and a terminal child ends the trace when the verifier
-  accepts it. It is the teacher of :mod:`qstar.training.distill`.
+  accepts it (on tasks without a test-time verifier: when its value passes the threshold, as
+  ToT-DFS ends at its first final output). It is the teacher of :mod:`qstar.training.distill`.
 - :func:`stream` is the student: one greedy decode of the trace, read back into a tree. Its
   answer is the path to the *last* line the model wrote, so the model must stop by itself on a
   solution; the verifier is never consulted while the model writes.
@@ -116,7 +117,8 @@ def stream_teacher(
 ) -> SearchResult:
     """Depth-first search that writes its own trace (module docstring). ``info["trace"]`` holds
     the text after :data:`STREAM_HEADER` (no final newline), ``info["lines"]`` its line count
-    and ``info["end"]`` one of ``solved``, ``exhausted``, ``max_lines``, ``budget``."""
+    and ``info["end"]`` one of ``solved`` (verified), ``answered`` (no test-time verifier),
+    ``exhausted``, ``max_lines``, ``budget``."""
     config = config or StreamTeacherConfig()
     meter, rng, stats = Meter(budget or Budget()), as_rng(rng), ExpandStats()
     tree = new_tree(task, problem, "stream_teacher")
@@ -130,9 +132,10 @@ def stream_teacher(
             end = "budget"
             return None
         kids = expand_nodes(tree, task, policy, [node], config, cost=meter.cost, rng=rng, stats=stats)
-        open_kids = [c for c in kids if not tree.terminal[c]]
-        if open_kids and scorer is not None:
-            value_nodes(tree, task, scorer, open_kids, cost=meter.cost)
+        # Terminal children the verifier cannot check (no test-time verifier) are valued too.
+        unsure = [c for c in kids if tree.outcome[c] is None]
+        if unsure and scorer is not None:
+            value_nodes(tree, task, scorer, unsure, cost=meter.cost)
         for child in _order(tree, kids, config.temperature, rng):
             if num_steps >= config.max_lines:
                 end = "max_lines"
@@ -140,12 +143,16 @@ def stream_teacher(
             lines.append(tree.step[child].text)
             num_steps += 1
             tree.visits[child] += 1
+            value = tree.value[child]
             if tree.terminal[child]:
-                if is_solution(tree, child):
+                # The verifier's yes, or (no test-time verifier) a value that passes the
+                # threshold, ends the trace as ToT-DFS ends at its first final output.
+                if is_solution(tree, child) or (
+                    tree.outcome[child] is None and (value is None or value >= config.value_threshold)
+                ):
                     return child
                 lines.append(back_line(tree, node))
                 continue
-            value = tree.value[child]
             if value is not None and value < config.value_threshold and rng.random() >= config.explore:
                 tree.flag(child, "pruned")
                 lines.append(back_line(tree, node))
@@ -158,7 +165,7 @@ def stream_teacher(
 
     found = None if tree.terminal[0] else visit(0)
     if found is not None:
-        end = "solved"
+        end = "solved" if is_solution(tree, found) else "answered"
     info = {
         "trace": "\n".join(lines),
         "lines": len(lines),
