@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -12,7 +13,14 @@ from qstar.policy.tinygpt.checkpoint import load_checkpoint
 from qstar.policy.tinygpt.policy import TinyGPTPolicy
 from qstar.search.stream import STREAM_HEADER, stream
 from qstar.tasks.registry import get_task
-from qstar.training.distill import DistillConfig, collect_traces, distill, evaluate_student, trace_examples
+from qstar.training.distill import (
+    TRACES_FILE,
+    DistillConfig,
+    collect_traces,
+    distill,
+    evaluate_student,
+    trace_examples,
+)
 
 # A random 1-layer model solves these within 16 lines when every child is entered.
 TINY = dict(
@@ -74,6 +82,9 @@ def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_
     assert card["teacher_cost"]["expansions"] > 0 and card["cpu_seconds"] > 0
     ckpt = load_checkpoint(tmp_path / "student")
     assert ckpt.model.config.block_size == 768 and ckpt.meta["trainer"] == "distill"
+    with gzip.open(tmp_path / "student" / TRACES_FILE, "rt") as f:
+        saved = [json.loads(line) for line in f]
+    assert [r["text"] for r in saved] == [p.text for p in problems] and len(saved[0]["traces"]) == 2
     result = stream(problems[0], task, TinyGPTPolicy.load(tmp_path / "student"))
     assert result.cost.model_calls == 1 and result.info["end"] in ("answered", "unfinished", "no_answer")
     report = evaluate_student(tmp_path / "student", problems[:1], modes=("stream", "qstar"))

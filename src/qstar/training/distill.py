@@ -19,6 +19,9 @@ the verifier's outcome on terminal states (Q* and MCTS read it).
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +41,15 @@ from qstar.training.sft import LMExample, SFTConfig, ValueExample, train_sft
 from qstar.training.workers import Job, Workers, load_policy, unpack_job
 from qstar.types import Budget, Cost, Problem
 
-__all__ = ["DistillConfig", "trace_job", "collect_traces", "trace_examples", "distill", "evaluate_student"]
+__all__ = [
+    "TRACES_FILE",
+    "DistillConfig",
+    "trace_job",
+    "collect_traces",
+    "trace_examples",
+    "distill",
+    "evaluate_student",
+]
 
 #: What :func:`evaluate_student` measures: System 1 with search in context (one greedy decode
 #: of a trace; ``stream_legal``: the same, one legal line at a time), System 1 without it
@@ -209,6 +220,20 @@ def trace_examples(
     return lm, values, sizes
 
 
+#: The teacher's records (:func:`trace_job`), saved in the student's directory before training.
+TRACES_FILE = "teacher_traces.jsonl.gz"
+
+
+def _save_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Write the records as gzipped JSON lines, atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
 def distill(
     init: str | Path,
     out: str | Path,
@@ -221,8 +246,8 @@ def distill(
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Teacher traces from checkpoint ``init`` on ``problems`` (default: the task's train
-    split), fine-tune a copy of it (context grown to ``config.block_size``) on them and save it
-    to ``out``. Returns the checkpoint's ``meta``: config, data sizes, teacher cost, training
+    split; saved to ``out/``:data:`TRACES_FILE`), fine-tune a copy of it (context grown to
+    ``config.block_size``) on them and save it to ``out``. Returns the checkpoint's ``meta``: config, data sizes, teacher cost, training
     metrics and CPU seconds."""
     task = get_task(task_name)
     problems = list(task.problems("train") if problems is None else problems)
@@ -234,6 +259,7 @@ def distill(
     with Progress(disable=not progress, transient=True) as bar:
         job = bar.add_task("teacher traces", total=len(problems))
         records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
+    _save_records(Path(out) / TRACES_FILE, records)
     lm, values, sizes = trace_examples(records, config)
     teacher_cost = Cost()
     for record in records:
