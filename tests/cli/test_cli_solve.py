@@ -128,3 +128,10 @@ def test_system1_output_shows_the_rejected_line(capsys, tiny_checkpoint):
     code, out, _ = run(capsys, "solve", "4 9 10 13", "--model", tiny_checkpoint)
     assert code == 0
     assert "<- rejected:" in out  # a random model never writes a legal first step
+
+
+def test_solve_with_stream_prints_the_search_the_model_wrote(capsys, tiny_checkpoint):
+    code, out, _ = run(capsys, "solve", "4 9 10 13", "--model", tiny_checkpoint, "--search", "stream",
+                       "--lines", "legal")  # fmt: skip
+    assert code in (0, 1) and "search written by the model:" in out and "its answer path:" in out
+    assert "back to:" in out or "= " in out

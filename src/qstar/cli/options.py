@@ -25,7 +25,8 @@ KNOB_FLAGS: dict[str, tuple[str, type, str]] = {
     "simulations": ("num_simulations", int, "MCTS simulations (default: until the budget ends)"),
     "lambda_": ("heuristic_weight", float, "weight of h in f = g + lambda*h (qstar)"),
     "batch_size": ("batch_size", int, "leaves evaluated per batched model call (mcts, qstar)"),
-    "value_threshold": ("value_threshold", float, "prune states valued below this (tot_dfs)"),
+    "value_threshold": ("value_threshold", float, "prune states valued below this (tot_dfs, stream_teacher)"),
+    "lines": ("lines", str, "stream: 'free' (token by token) or 'legal' (one legal line at a time)"),
 }
 
 

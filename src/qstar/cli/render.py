@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from qstar.types import SearchResult
 
@@ -32,6 +33,14 @@ def verdict_text(result: SearchResult) -> str:
 def print_result(result: SearchResult, *, title: str | None = None) -> None:
     c = result.cost
     stdout.print(title or f"[bold]{result.problem.task}[/]: {result.problem.text}  [dim]({result.method})[/]")
+    trace = result.info.get("trace") if result.method == "stream" else None
+    if trace:
+        # The search the model wrote: dead ends dimmed by "back to:", then the path it answers with.
+        stdout.print("  [dim]search written by the model:[/]")
+        for line in trace.splitlines():
+            style = "dim" if line.startswith("back to:") else "cyan"
+            stdout.print(f"    [{style}]{escape(line)}[/]")
+        stdout.print("  [dim]its answer path:[/]")
     for i, step in enumerate(result.steps, start=1):
         stdout.print(f"  {i}. {step.text}")
     rejected = result.info.get("expand", {}).get("rejected") or []
