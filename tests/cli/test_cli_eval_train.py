@@ -126,6 +126,13 @@ def test_demo_runs_on_a_given_model(capsys, tiny_checkpoint):
     code, out, _ = run(capsys, "demo", "-n", "1", "--budget", "3", "--model", tiny_checkpoint)
     assert code == 0
     assert "System 2" in out and "System 1" in out and "4 5 6 10" in out
+    assert "writing its own search" not in out  # the random model was not distilled
+
+
+def test_demo_stream_shows_the_search_the_model_writes(capsys, tiny_checkpoint):
+    code, out, _ = run(capsys, "demo", "-n", "1", "--budget", "3", "--model", tiny_checkpoint, "--stream")
+    assert code == 0
+    assert "search written by the model:" in out and "System 1 writing its own search: " in out
 
 
 def test_console_script_prints_no_traceback_on_bad_input():

@@ -32,8 +32,15 @@ ABOUT = {
     help="expansions per puzzle (11 = ToT's b=5 budget)",
 )
 @click.option("--model", default="default", show_default=True)
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="also show System 1 writing its own search (default: when the model was trained for it)",
+)
 @click.option("--threads", type=int, default=None)
-def demo_cmd(num_problems: int, search: str, budget: float, model: str, threads: int | None) -> None:
+def demo_cmd(
+    num_problems: int, search: str, budget: float, model: str, stream: bool | None, threads: int | None
+) -> None:
     """Solve the first Game-of-24 test puzzles (ToT ranks 901+) with search and without."""
     task = get_task("game24")
     bud = budget_from(budget, None, None)
@@ -41,7 +48,9 @@ def demo_cmd(num_problems: int, search: str, budget: float, model: str, threads:
     policy = load_policy(model)
     scorer = make_scorer("auto", task, policy)
     stdout.print(f"[dim]model {model}: {ABOUT.get(model, repr(policy))}[/]")
-    solved = {"system2": 0, "system1": 0}
+    if stream is None:
+        stream = getattr(policy, "meta", {}).get("trainer") == "distill"
+    solved = {"system2": 0, "system1": 0, "stream": 0}
     problems = task.problems("test")[: max(1, num_problems)]
     for problem in problems:
         s2 = run_search(search, problem, task, policy, scorer, bud)
@@ -51,8 +60,14 @@ def demo_cmd(num_problems: int, search: str, budget: float, model: str, threads:
         stdout.rule(f"{problem.text}  [dim](ToT rank {problem.id.split('/')[-1]})[/]")
         print_result(s2, title=f"[bold]System 2[/] ({search}, budget {bud.max_expansions}):")
         print_result(s1, title="[bold]System 1[/] (greedy, no search):")
+        if stream:
+            s1s = run_search("stream", problem, task, policy, None, bud, lines="legal")
+            solved["stream"] += bool(s1s.solved)
+            print_result(s1s, title="[bold]System 1 searching in its own output[/] (stream, legal lines):")
     n = len(problems)
     stdout.rule()
+    extra = f";  System 1 writing its own search: {solved['stream']}/{n}" if stream else ""
     stdout.print(
         f"System 2 ({search}): {solved['system2']}/{n} solved;  System 1 (greedy): {solved['system1']}/{n}"
+        + extra
     )

@@ -333,6 +333,7 @@ def test_shipped_checkpoints_load_by_name():
         assert (shipped_checkpoint_dir(name) / "MODEL_CARD.md").is_file()
     default, oracle = load_policy("default"), load_policy("sft-oracle")
     assert default.name == "default" and oracle.name == "sft-oracle"
+    assert "command" in default.meta  # the checkpoint's meta travels with the policy
     assert default.model.config.n_layer == 3 and oracle.model.config.n_layer == 4
     with pytest.raises(ConfigError, match="sft-oracle"):
         shipped_checkpoint_dir("sft")

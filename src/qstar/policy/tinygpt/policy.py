@@ -137,6 +137,7 @@ class TinyGPTPolicy:
         seed: int = 0,
         max_batch_size: int = 256,
         use_kv_cache: bool = True,
+        meta: dict | None = None,
     ) -> None:
         if model.config.vocab_size != tokenizer.vocab_size:
             raise ConfigError(
@@ -151,6 +152,8 @@ class TinyGPTPolicy:
         self.usage = Usage()
         self.max_batch_size = max_batch_size
         self.use_kv_cache = use_kv_cache
+        #: The checkpoint's ``meta`` (how it was trained), ``{}`` for a model built in memory.
+        self.meta = dict(meta or {})
         self._rng = random.Random(seed)
 
     # ----------------------------------------------------------------------------- loading
@@ -161,7 +164,13 @@ class TinyGPTPolicy:
     ) -> TinyGPTPolicy:
         """A policy from a checkpoint directory (see :mod:`qstar.policy.tinygpt.checkpoint`)."""
         ckpt = load_checkpoint(path, device=device)
-        return cls(ckpt.model, ckpt.tokenizer, device=device, name=name or f"tinygpt:{Path(path).name}")
+        return cls(
+            ckpt.model,
+            ckpt.tokenizer,
+            device=device,
+            name=name or f"tinygpt:{Path(path).name}",
+            meta=ckpt.meta,
+        )
 
     def save(self, path: str | os.PathLike[str], *, meta: dict | None = None, dtype: str = "float32") -> Path:
         """Save the model and tokenizer as a checkpoint directory."""
