@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from toy_search_task import ToyTask
+from toy_search_task import TOY_VALUES, ToyTask
 
 from qstar.errors import ConfigError
 from qstar.policy.mock import MockPolicy, MockScorer
@@ -15,14 +15,7 @@ from qstar.types import Budget
 
 TASK = ToyTask()  # +1 / *3 from 1, target 10 = *3 *3 +1
 # The scorer likes the "+1" branch, under which there is no solution.
-VALUES = {
-    ("+1",): 0.9,
-    ("*3",): 0.6,
-    ("+1", "+1"): 0.8,
-    ("+1", "*3"): 0.7,
-    ("*3", "+1"): 0.9,
-    ("*3", "*3"): 0.5,
-}
+VALUES = TOY_VALUES
 
 
 def run(fn, config, budget=50, scores=None):

@@ -86,3 +86,15 @@ class ToyTask(TaskBase):
 def content_key(state: State):
     """MockScorer key: the number reached and the depth."""
     return (state.content, state.depth)
+
+
+#: Values for a scripted scorer on the default toy tree (keys: the step texts from the root): it
+#: likes the "+1" branch, under which there is no solution.
+TOY_VALUES = {
+    ("+1",): 0.9,
+    ("*3",): 0.6,
+    ("+1", "+1"): 0.8,
+    ("+1", "*3"): 0.7,
+    ("*3", "+1"): 0.9,
+    ("*3", "*3"): 0.5,
+}

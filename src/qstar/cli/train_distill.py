@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,6 +24,30 @@ from qstar.training.distill import DistillConfig, distill, evaluate_student
 __all__ = ["distill_cmd"]
 
 _DEFAULT = DistillConfig()
+#: DistillConfig field -> help of its flag (``--traces-per-problem`` for ``traces_per_problem``).
+CONFIG_HELP = {
+    "traces_per_problem": "teacher runs per train puzzle",
+    "teacher_temperature": "Gumbel noise on the prior that orders the teacher's children (more = more dead ends)",
+    "value_threshold": "the teacher enters children valued >= this",
+    "explore": "probability that the teacher enters a child its value head judged dead",
+    "max_lines": "most step lines in one teacher trace",
+    "block_size": "the student's context length",
+    "steps": "fine-tuning steps",
+    "batch_size": "examples per step",
+    "lr": "peak learning rate (cosine)",
+    "workers": "processes for the teacher's traces",
+    "seed": "seed of the teacher's orders and of training",
+}
+
+
+def _config_options(fn: Callable) -> Callable:
+    for field in reversed(CONFIG_HELP):
+        default = getattr(_DEFAULT, field)
+        flag = f"--{field.replace('_', '-')}"
+        fn = click.option(
+            flag, field, type=type(default), default=default, show_default=True, help=CONFIG_HELP[field]
+        )(fn)
+    return fn
 
 
 @train_group.command("distill")
@@ -39,57 +65,11 @@ _DEFAULT = DistillConfig()
 @click.option(
     "--num-problems", type=int, default=None, help="first N train problems (default: the whole split)"
 )
-@click.option("--traces-per-problem", type=int, default=_DEFAULT.traces_per_problem, show_default=True)
-@click.option(
-    "--teacher-temperature",
-    type=float,
-    default=_DEFAULT.teacher_temperature,
-    show_default=True,
-    help="Gumbel noise on the prior that orders the teacher's children (more = more dead ends)",
-)
-@click.option(
-    "--value-threshold",
-    type=float,
-    default=_DEFAULT.value_threshold,
-    show_default=True,
-    help="the teacher enters children valued >= this",
-)
-@click.option(
-    "--explore",
-    type=float,
-    default=_DEFAULT.explore,
-    show_default=True,
-    help="probability that the teacher enters a child its value head judged dead",
-)
-@click.option(
-    "--max-lines",
-    type=int,
-    default=_DEFAULT.max_lines,
-    show_default=True,
-    help="most step lines in one teacher trace",
-)
-@click.option(
-    "--block-size",
-    type=int,
-    default=_DEFAULT.block_size,
-    show_default=True,
-    help="the student's context length",
-)
-@click.option("--steps", type=int, default=_DEFAULT.steps, show_default=True)
-@click.option("--batch-size", type=int, default=_DEFAULT.batch_size, show_default=True)
-@click.option("--lr", type=float, default=_DEFAULT.lr, show_default=True)
-@click.option(
-    "--workers",
-    type=int,
-    default=_DEFAULT.workers,
-    show_default=True,
-    help="processes for the teacher's traces",
-)
+@_config_options
 @click.option(
     "--eval-problems", type=int, default=100, show_default=True, help="val problems to evaluate on (0 = none)"
 )
 @click.option("--test", "with_test", is_flag=True, help="also evaluate on the whole test split")
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: $QSTAR_THREADS or 1)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def distill_cmd(
@@ -97,21 +77,11 @@ def distill_cmd(
     out: Path,
     task_name: str,
     num_problems: int | None,
-    traces_per_problem: int,
-    teacher_temperature: float,
-    value_threshold: float,
-    explore: float,
-    max_lines: int,
-    block_size: int,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    workers: int,
     eval_problems: int,
     with_test: bool,
-    seed: int,
     threads: int | None,
     quiet: bool,
+    **fields: Any,
 ) -> None:
     """Distil System 2 into System 1: the --init model searches the train split writing its
     own traces (Stream of Search, Gandhi et al. 2024), is fine-tuned to write the verified ones,
@@ -127,19 +97,7 @@ def distill_cmd(
     init_dir = Path(default_checkpoint_dir() if init == "default" else init)
     if not (init_dir / "config.json").is_file():
         raise ConfigError(f"--init {init!r}: no checkpoint there (expected {init_dir / 'config.json'})")
-    config = DistillConfig(
-        traces_per_problem=traces_per_problem,
-        teacher_temperature=teacher_temperature,
-        value_threshold=value_threshold,
-        explore=explore,
-        max_lines=max_lines,
-        block_size=block_size,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        workers=workers,
-        seed=seed,
-    )
+    config = DistillConfig(**fields)
     set_threads(threads)
     problems = task.problems("train")[:num_problems]
     log = (lambda msg: None) if quiet else (lambda msg: stderr.print(f"[dim]{msg}[/]"))
