@@ -33,7 +33,7 @@ from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import with_block_size
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.registry import run_search
-from qstar.search.stream import STREAM_HEADER, StreamTeacherConfig, stream_prompt
+from qstar.search.stream import StreamTeacherConfig, stream_prompt
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
@@ -247,8 +247,8 @@ def distill(
 ) -> dict[str, Any]:
     """Teacher traces from checkpoint ``init`` on ``problems`` (default: the task's train
     split; saved to ``out/``:data:`TRACES_FILE`), fine-tune a copy of it (context grown to
-    ``config.block_size``) on them and save it to ``out``. Returns the checkpoint's ``meta``: config, data sizes, teacher cost, training
-    metrics and CPU seconds."""
+    ``config.block_size``) on them and save it to ``out``. Returns the checkpoint's ``meta``:
+    config, data sizes, teacher cost, training metrics and CPU seconds."""
     task = get_task(task_name)
     problems = list(task.problems("train") if problems is None else problems)
     if not problems:
@@ -270,7 +270,7 @@ def distill(
         f"{sizes['problems_solved']}/{sizes['problems']} problems; {sizes['lm_examples']} LM and "
         f"{sizes['value_examples']} value examples"
     )
-    if not any(e.completion.count("\n") and e.prompt.endswith(STREAM_HEADER) for e in lm):
+    if sizes["traces_solved"] == 0:
         raise ConfigError("the teacher solved no problem: nothing to distil (check the checkpoint and task)")
     ckpt = load_checkpoint(init)
     model = with_block_size(ckpt.model, max(config.block_size, ckpt.model.config.block_size))
