@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
-from benchmarks import distill as bench
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `benchmarks` is a top-level package of the repository
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import distill as bench  # noqa: E402
 
 
 def test_distill_benchmark_smoke(tiny_checkpoint, tmp_path):
