@@ -128,6 +128,8 @@ def stream_teacher(
 
     def visit(node: int) -> int | None:
         nonlocal end, num_steps
+        if tree.depth(node) >= task.max_steps:
+            return None  # as deep as the task's paths go: a dead end
         if meter.exhausted():
             end = "budget"
             return None
