@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from qstar.errors import ConfigError
 from qstar.search.registry import search_names
 from qstar.types import Budget
 
-__all__ = ["model_options", "search_options", "knobs_from", "budget_from", "set_threads"]
+__all__ = ["model_options", "search_options", "knobs_from", "budget_from", "set_threads", "checkpoint_dir"]
 
 # CLI flag -> search-config field. Only flags the user sets are passed on, and a flag the
 # chosen search does not have is an error that lists the knobs it does have.
@@ -143,3 +144,14 @@ def set_threads(threads: int | None) -> None:
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
+
+
+def checkpoint_dir(spec: str, *, flag: str = "--init", must_exist: bool = True) -> Path:
+    """The tiny-GPT checkpoint directory that ``default`` (the shipped model) or a path names;
+    with ``must_exist``, a directory without a checkpoint is one clear error naming ``flag``."""
+    from qstar.policy.tinygpt.policy import default_checkpoint_dir
+
+    path = Path(default_checkpoint_dir() if spec == "default" else spec)
+    if must_exist and not (path / "config.json").is_file():
+        raise ConfigError(f"{flag} {spec!r}: no checkpoint there (expected {path / 'config.json'})")
+    return path

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from qstar.cli.options import set_threads
+from qstar.cli.options import checkpoint_dir, set_threads
 from qstar.cli.render import stderr, stdout
 from qstar.cli.train import train_group
 from qstar.errors import ConfigError
@@ -87,16 +87,12 @@ def distill_cmd(
     own traces (Stream of Search, Gandhi et al. 2024), is fine-tuned to write the verified ones,
     and is saved to --out; then System 1 with search in context, plain System 1 and Q* are
     evaluated."""
-    from qstar.policy.tinygpt.policy import default_checkpoint_dir
-
     task = get_task(task_name)
     if num_problems is not None and num_problems < 1:
         raise ConfigError(f"--num-problems must be >= 1, got {num_problems}")
     if eval_problems < 0:
         raise ConfigError(f"--eval-problems must be >= 0, got {eval_problems}")
-    init_dir = Path(default_checkpoint_dir() if init == "default" else init)
-    if not (init_dir / "config.json").is_file():
-        raise ConfigError(f"--init {init!r}: no checkpoint there (expected {init_dir / 'config.json'})")
+    init_dir = checkpoint_dir(init)
     config = DistillConfig(**fields)
     set_threads(threads)
     problems = task.problems("train")[:num_problems]

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from qstar.cli.options import set_threads
+from qstar.cli.options import checkpoint_dir, set_threads
 from qstar.cli.render import stderr, stdout
 from qstar.errors import ConfigError
 
@@ -154,12 +154,9 @@ def round_line(m: dict[str, Any], rounds: int) -> str:
     )
 
 
-def _checkpoint_shape(path: str) -> dict[str, int]:
+def _checkpoint_shape(path: Path) -> dict[str, int]:
     """n_layer, n_head, n_embd and block_size of a checkpoint directory (for ``--init``)."""
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        raise ConfigError(f"--init {path}: no checkpoint there (expected {config_file})")
-    model = json.loads(config_file.read_text(encoding="utf-8")).get("model", {})
+    model = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model", {})
     return {k: model[k] for k in ("n_layer", "n_head", "n_embd", "block_size") if k in model}
 
 
@@ -187,10 +184,9 @@ def _run(ctx: click.Context, method: str, kw: dict[str, Any]) -> None:
         fields: dict[str, Any] = {flags[f]: kw[f] for f in flags if kw.get(f) is not None}
         fields["method"] = method
         if kw["init"] is not None:
-            from qstar.policy.tinygpt.policy import default_checkpoint_dir
-
-            fields["init"] = str(default_checkpoint_dir()) if kw["init"] == "default" else kw["init"]
-            fields.update({k: v for k, v in _checkpoint_shape(fields["init"]).items() if k not in fields})
+            init_dir = checkpoint_dir(kw["init"])
+            fields["init"] = str(init_dir)
+            fields.update({k: v for k, v in _checkpoint_shape(init_dir).items() if k not in fields})
         if method == "rft":
             fields.setdefault("policy_target", "verified")
             fields.setdefault("value_target", "q")

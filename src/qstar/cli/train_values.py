@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from qstar.cli.options import set_threads
+from qstar.cli.options import checkpoint_dir, set_threads
 from qstar.cli.render import stderr, stdout
 from qstar.cli.train import train_group
 from qstar.errors import ConfigError
@@ -62,13 +62,6 @@ def _common(fn: Callable) -> Callable:
     return fn
 
 
-def _checkpoint_dir(spec: str) -> Path:
-    """The checkpoint directory an ``--init`` of ``default`` or a path names."""
-    from qstar.policy.tinygpt.policy import default_checkpoint_dir
-
-    return Path(default_checkpoint_dir() if spec == "default" else spec)
-
-
 def _init_model(spec: str, seed: int):
     from qstar.policy.tinygpt.checkpoint import load_checkpoint
     from qstar.policy.tinygpt.model import GPT, GPTConfig
@@ -77,7 +70,7 @@ def _init_model(spec: str, seed: int):
     if spec == "fresh":
         tokenizer = Tokenizer()
         return GPT(GPTConfig(vocab_size=tokenizer.vocab_size), seed=seed), tokenizer
-    ckpt = load_checkpoint(_checkpoint_dir(spec))
+    ckpt = load_checkpoint(checkpoint_dir(spec, must_exist=False))
     return ckpt.model, ckpt.tokenizer
 
 
@@ -278,7 +271,7 @@ def _fit_probe(
 
     if init == "fresh":
         raise ConfigError("train prm --probe reads a trained model: give --init default or a checkpoint")
-    base_dir = _checkpoint_dir(init).resolve()
+    base_dir = checkpoint_dir(init, must_exist=False).resolve()
     fitted, metrics = fit_probe_on_labels(
         TinyGPTPolicy.load(base_dir), records, target=target, val_frac=val_frac, seed=seed
     )

@@ -71,9 +71,14 @@ def stream_prompt(task: Task, problem: Problem) -> str:
     return task.render(task.initial_state(problem)) + STREAM_HEADER
 
 
+def _made_by(tree: Tree, node: int) -> str:
+    """What a ``back to:`` line restates for ``node``: the step line that made it, or ``start``."""
+    return _START if node == 0 else tree.step[node].text
+
+
 def back_line(tree: Tree, node: int) -> str:
     """The line that returns to ``node``: ``back to:`` and the step line that made it."""
-    return f"back to: {_START if node == 0 else tree.step[node].text}"
+    return f"back to: {_made_by(tree, node)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,7 +223,7 @@ def parse_trace(task: Task, problem: Problem, text: str, *, method: str = "strea
                 bad += 1
                 continue
             stack.pop()
-            if back_line(tree, stack[-1]) != f"back to: {back.group(1)}":
+            if back.group(1) != _made_by(tree, stack[-1]):
                 bad += 1
             continue
         parent = stack[-1]
@@ -303,23 +308,26 @@ def _legal_lines(task: Task, problem: Problem, policy: Policy, prompt: str, limi
     # The states entered and not left: (state, the line that made it, steps tried from it).
     path: list[tuple[State, str, set[str]]] = [(root, _START, set())]
     lines: list[str] = []
+    spent = 0  # tokens of "\n".join(lines), counted line by line (a newline is one token)
     while True:
         text = "\n".join(lines)
         context = prompt + "".join(line + "\n" for line in lines)
         state, _, tried = path[-1]
         back = f"back to: {path[-2][1]}" if len(path) > 1 else None
-        if task.is_terminal(state):
+        terminal = task.is_terminal(state)
+        if terminal:
             nxt = policy.generate([context], num_samples=1, temperature=0.0, max_new_tokens=1, stop=())[0][0]
             if nxt.finished and not nxt.text:  # <eos>: the model answers with its last line
                 return text, True
-        steps = [] if task.is_terminal(state) else [s.text for s in task.legal_steps(state) or []]
+        steps = [] if terminal else [s.text for s in task.legal_steps(state) or []]
         choices = [c for c in steps if c not in tried] + ([back] if back is not None else [])
         if not choices:
             return text, True
-        if size(text) + max(size(c) for c in choices) + 1 > limit:
+        if spent + max(size(c) for c in choices) + 1 > limit:
             return text, False
         scores = policy.score([context], [[c + "\n" for c in choices]])[0]
         line = choices[int(np.argmax(scores))]
+        spent += size(line) + (1 if lines else 0)
         lines.append(line)
         if line == back:
             path.pop()
