@@ -32,6 +32,7 @@ import torch
 
 from benchmarks.common import progress, write_json
 from qstar.policy.loading import load_policy
+from qstar.rewards.prm import auc
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.expand import expand
 from qstar.search.registry import run_search
@@ -58,16 +59,6 @@ def classify(task: Task, problem: Problem, steps: Sequence[Step]) -> str:
     return "illegal_line"
 
 
-def root_auc(values: Sequence[float], alive: Sequence[bool]) -> float | None:
-    """P(value of an alive child > value of a dead one), ties counted half; None without both."""
-    pos = [v for v, a in zip(values, alive, strict=True) if a]
-    neg = [v for v, a in zip(values, alive, strict=True) if not a]
-    if not pos or not neg:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
-
-
 def puzzle_report(
     task: Task, policy: Any, scorer: ValueHeadScorer, problem: Problem, seed: int
 ) -> dict[str, Any]:
@@ -87,7 +78,7 @@ def puzzle_report(
             "value_head": alive[max(range(len(kids)), key=lambda i: values[i])] if kids else False,
             "random": sum(alive) / len(alive) if kids else 0.0,
         },
-        "value_auc_root": root_auc(values, alive),
+        "value_auc_root": auc(values, alive),  # None unless the root has alive and dead children
     }
 
 

@@ -43,11 +43,11 @@ def test_classify_names_the_first_thing_that_went_wrong(texts, verdict):
     assert anatomy.classify(task, problem, _steps(task, problem, texts)) == verdict
 
 
-def test_root_auc():
-    assert anatomy.root_auc([0.9, 0.1, 0.5], [True, False, False]) == 1.0
-    assert anatomy.root_auc([0.2, 0.8], [True, False]) == 0.0
-    assert anatomy.root_auc([0.5, 0.5], [True, False]) == 0.5
-    assert anatomy.root_auc([0.3, 0.4], [True, True]) is None
+def test_root_auc_is_the_within_puzzle_auc():
+    assert anatomy.auc([0.9, 0.1, 0.5], [True, False, False]) == 1.0
+    assert anatomy.auc([0.2, 0.8], [True, False]) == 0.0
+    assert anatomy.auc([0.5, 0.5], [True, False]) == 0.5
+    assert anatomy.auc([0.3, 0.4], [True, True]) is None
 
 
 def test_smoke_on_a_tiny_model(tiny_checkpoint, tmp_path):
