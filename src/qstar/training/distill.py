@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ from qstar.search.stream import StreamTeacherConfig, stream_prompt
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
+from qstar.training.runs import write_atomic
 from qstar.training.sft import LMExample, SFTConfig, ValueExample, train_sft
 from qstar.training.workers import Job, Workers, load_policy, unpack_job
 from qstar.types import Budget, Cost, Problem
@@ -225,13 +225,9 @@ TRACES_FILE = "teacher_traces.jsonl.gz"
 
 
 def _save_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Write the records as gzipped JSON lines, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record) + "\n")
-    os.replace(tmp, path)
+    """Write the records as gzipped JSON lines, atomically (:func:`~qstar.training.runs.write_atomic`)."""
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    write_atomic(path, gzip.compress(lines.encode("utf-8"), mtime=0))
 
 
 def distill(
