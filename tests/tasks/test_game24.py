@@ -532,3 +532,18 @@ def test_replay_refuses_a_step_after_the_reasoning_ended_and_names_it():
         IllegalStepError, match=r"step 4 \('24 - 0 = 24'\) comes after the reasoning already ended"
     ):
         TASK.replay(problem, ["10 - 4 = 6", "13 - 9 = 4", "6 * 4 = 24", "24 - 0 = 24"])
+
+
+def test_legal_steps_are_cached_per_number_set_and_the_cache_is_never_pickled():
+    import pickle
+
+    task = Game24Task()
+    first = task.legal_steps(state_after("4 9 10 13"))
+    again = task.legal_steps(state_after("13 10 9 4"))  # same numbers, another problem
+    assert again == first and again is not first  # a fresh list each call: callers may mutate it
+    again.clear()
+    assert task.legal_steps(state_after("4 9 10 13")) == first
+    assert len(task.__dict__["_step_cache"]) == 1
+    copy = pickle.loads(pickle.dumps(task))
+    assert "_step_cache" not in copy.__dict__
+    assert copy.legal_steps(state_after("4 9 10 13")) == first

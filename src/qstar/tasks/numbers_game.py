@@ -34,6 +34,7 @@ _STEP = re.compile(
     rf"(?:\(\s*left\s*:\s*((?:{_NUM}(?:\s+{_NUM})*)?)\s*\))?\s*$"
 )
 _MAX_STEP_CHARS = 400
+_STEP_CACHE_SIZE = 1 << 17  # number sets whose step lines a game keeps
 _OP_ALIASES = {"×": "*", "x": "*", "X": "*", "÷": "/", "−": "-"}
 
 
@@ -78,6 +79,11 @@ class NumbersGame(TaskBase):
 
     must_use_all: bool = True
     integer_only: bool = False
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_step_cache", None)  # a cache, not part of the game: never pickled
+        return state
 
     # -- per-problem facts ------------------------------------------------------------------
     def numbers_of(self, problem: Problem) -> tuple[int, ...]:
@@ -189,12 +195,25 @@ class NumbersGame(TaskBase):
     def legal_steps(self, state: State) -> list[Step]:
         if self.is_terminal(state):
             return []
-        values = state.content.values
+        return [Step(text) for text in self._step_texts(state.content.values)]
+
+    def _step_texts(self, values: tuple[Fraction, ...]) -> tuple[str, ...]:
+        """The canonical step lines from ``values``, cached per game: the same few thousand
+        number sets recur across search, rule lines and evaluation, and the lines depend on
+        the numbers alone (and the game's class settings)."""
+        cache = self.__dict__.setdefault("_step_cache", {})
+        texts = cache.get(values)
+        if texts is None:
+            if len(cache) >= _STEP_CACHE_SIZE:
+                cache.clear()  # bounded memory; refills with what is in use
+            texts = cache[values] = self._enumerate_step_texts(values)
+        return texts
+
+    def _enumerate_step_texts(self, values: tuple[Fraction, ...]) -> tuple[str, ...]:
         # From positive numbers, non-negative results suffice (any solution can be rearranged
         # so); once a non-canonical step has made a negative number, enumerate everything.
         signed = any(v < 0 for v in values)
-        seen: set[str] = set()
-        out: list[Step] = []
+        out: dict[str, None] = {}  # insertion-ordered set
         for j in range(len(values)):
             for i in range(j):
                 big, small = values[j], values[i]  # ascending order: values[i] <= values[j]
@@ -207,11 +226,8 @@ class NumbersGame(TaskBase):
                         continue
                     if self.integer_only and (r.denominator != 1 or r <= 0):
                         continue
-                    text = self.step_text(a, op, b, r, tuple(sorted((*rest, r))))
-                    if text not in seen:
-                        seen.add(text)
-                        out.append(Step(text))
-        return out
+                    out.setdefault(self.step_text(a, op, b, r, tuple(sorted((*rest, r)))))
+        return tuple(out)
 
     # -- verification -----------------------------------------------------------------------
     def verify(self, problem: Problem, answer: str) -> Verdict:
