@@ -59,6 +59,7 @@ __all__ = [
     "stream_prompt",
     "stream_teacher",
     "back_line",
+    "is_back_line",
 ]
 
 STREAM_HEADER = "search:\n"
@@ -79,6 +80,11 @@ def _made_by(tree: Tree, node: int) -> str:
 def back_line(tree: Tree, node: int) -> str:
     """The line that returns to ``node``: ``back to:`` and the step line that made it."""
     return f"back to: {_made_by(tree, node)}"
+
+
+def is_back_line(line: str) -> bool:
+    """Whether a trace line is a ``back to: ...`` line (whatever it restates)."""
+    return _BACK.match(line) is not None
 
 
 @dataclass(frozen=True, kw_only=True)
