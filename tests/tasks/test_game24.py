@@ -537,13 +537,16 @@ def test_replay_refuses_a_step_after_the_reasoning_ended_and_names_it():
 def test_legal_steps_are_cached_per_number_set_and_the_cache_is_never_pickled():
     import pickle
 
+    from qstar.tasks import numbers_game
+
     task = Game24Task()
     first = task.legal_steps(state_after("4 9 10 13"))
+    hits = numbers_game._canonical_step_texts.cache_info().hits
     again = task.legal_steps(state_after("13 10 9 4"))  # same numbers, another problem
+    assert numbers_game._canonical_step_texts.cache_info().hits == hits + 1
     assert again == first and again is not first  # a fresh list each call: callers may mutate it
     again.clear()
     assert task.legal_steps(state_after("4 9 10 13")) == first
-    assert len(task.__dict__["_step_cache"]) == 1
     copy = pickle.loads(pickle.dumps(task))
-    assert "_step_cache" not in copy.__dict__
+    assert copy.__dict__ == task.__dict__  # the game carries no cache of its own
     assert copy.legal_steps(state_after("4 9 10 13")) == first

@@ -34,7 +34,6 @@ _STEP = re.compile(
     rf"(?:\(\s*left\s*:\s*((?:{_NUM}(?:\s+{_NUM})*)?)\s*\))?\s*$"
 )
 _MAX_STEP_CHARS = 400
-_STEP_CACHE_SIZE = 1 << 17  # number sets whose step lines a game keeps
 _OP_ALIASES = {"×": "*", "x": "*", "X": "*", "÷": "/", "−": "-"}
 
 
@@ -73,17 +72,41 @@ def _parse_step_text(text: str) -> _ParsedStep:
     )
 
 
+def _step_line(a: Fraction, op: str, b: Fraction, result: Fraction, left: Sequence[Fraction]) -> str:
+    return f"{fmt(a)} {op} {fmt(b)} = {fmt(result)} (left: {' '.join(fmt(v) for v in left)})"
+
+
+@lru_cache(maxsize=1 << 17)
+def _canonical_step_texts(values: tuple[Fraction, ...], integer_only: bool) -> tuple[str, ...]:
+    """The canonical step lines from ``values`` (ascending), cached like the parser above: the
+    same few thousand number sets recur across search, rule lines and evaluation.
+
+    From positive numbers, non-negative results suffice (any solution can be rearranged so);
+    once a non-canonical step has made a negative number, enumerate everything."""
+    signed = any(v < 0 for v in values)
+    out: dict[str, None] = {}  # insertion-ordered set
+    for j in range(len(values)):
+        for i in range(j):
+            big, small = values[j], values[i]  # ascending order: values[i] <= values[j]
+            rest = values[:i] + values[i + 1 : j] + values[j + 1 :]
+            candidates = [(big, "+", small), (big, "-", small), (big, "*", small), (big, "/", small)]
+            candidates += [(small, "/", big), (small, "-", big)] if signed else [(small, "/", big)]
+            for a, op, b in candidates:
+                r = apply_op(a, op, b)
+                if r is None or (r < 0 and not signed):
+                    continue
+                if integer_only and (r.denominator != 1 or r <= 0):
+                    continue
+                out.setdefault(_step_line(a, op, b, r, tuple(sorted((*rest, r)))))
+    return tuple(out)
+
+
 class NumbersGame(TaskBase):
     """Base class: subclasses set the target, whether every number must be used, and whether
     intermediate results must be positive integers (Countdown) or may be any fraction (24)."""
 
     must_use_all: bool = True
     integer_only: bool = False
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_step_cache", None)  # a cache, not part of the game: never pickled
-        return state
 
     # -- per-problem facts ------------------------------------------------------------------
     def numbers_of(self, problem: Problem) -> tuple[int, ...]:
@@ -127,7 +150,7 @@ class NumbersGame(TaskBase):
 
     # -- steps ------------------------------------------------------------------------------
     def step_text(self, a: Fraction, op: str, b: Fraction, result: Fraction, left: Sequence[Fraction]) -> str:
-        return f"{fmt(a)} {op} {fmt(b)} = {fmt(result)} (left: {' '.join(fmt(v) for v in left)})"
+        return _step_line(a, op, b, result, left)
 
     def _parse(self, text: str) -> _ParsedStep:
         return _parse_step_text(text)
@@ -195,39 +218,7 @@ class NumbersGame(TaskBase):
     def legal_steps(self, state: State) -> list[Step]:
         if self.is_terminal(state):
             return []
-        return [Step(text) for text in self._step_texts(state.content.values)]
-
-    def _step_texts(self, values: tuple[Fraction, ...]) -> tuple[str, ...]:
-        """The canonical step lines from ``values``, cached per game: the same few thousand
-        number sets recur across search, rule lines and evaluation, and the lines depend on
-        the numbers alone (and the game's class settings)."""
-        cache = self.__dict__.setdefault("_step_cache", {})
-        texts = cache.get(values)
-        if texts is None:
-            if len(cache) >= _STEP_CACHE_SIZE:
-                cache.clear()  # bounded memory; refills with what is in use
-            texts = cache[values] = self._enumerate_step_texts(values)
-        return texts
-
-    def _enumerate_step_texts(self, values: tuple[Fraction, ...]) -> tuple[str, ...]:
-        # From positive numbers, non-negative results suffice (any solution can be rearranged
-        # so); once a non-canonical step has made a negative number, enumerate everything.
-        signed = any(v < 0 for v in values)
-        out: dict[str, None] = {}  # insertion-ordered set
-        for j in range(len(values)):
-            for i in range(j):
-                big, small = values[j], values[i]  # ascending order: values[i] <= values[j]
-                rest = values[:i] + values[i + 1 : j] + values[j + 1 :]
-                candidates = [(big, "+", small), (big, "-", small), (big, "*", small), (big, "/", small)]
-                candidates += [(small, "/", big), (small, "-", big)] if signed else [(small, "/", big)]
-                for a, op, b in candidates:
-                    r = apply_op(a, op, b)
-                    if r is None or (r < 0 and not signed):
-                        continue
-                    if self.integer_only and (r.denominator != 1 or r <= 0):
-                        continue
-                    out.setdefault(self.step_text(a, op, b, r, tuple(sorted((*rest, r)))))
-        return tuple(out)
+        return [Step(text) for text in _canonical_step_texts(state.content.values, self.integer_only)]
 
     # -- verification -----------------------------------------------------------------------
     def verify(self, problem: Problem, answer: str) -> Verdict:
