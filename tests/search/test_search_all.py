@@ -38,9 +38,9 @@ def toy_policy():
 
 
 def test_registry_lists_every_search():
-    # "stream" is one greedy decode of a written search, with no budget to spend: it has its
-    # own tests in test_search_stream.py.
-    assert search_names() == [*ALL[:-1], "stream", ALL[-1]]
+    # "stream" and "scan" are one greedy decode of a written search, with no budget to spend:
+    # they have their own tests in test_search_stream.py and test_search_scan.py.
+    assert search_names() == [*ALL[:-1], "stream", ALL[-1], "scan", "scan_teacher"]
 
 
 def test_unknown_search_name_lists_the_valid_ones():

@@ -31,6 +31,10 @@ TINY = dict(
 def test_config_is_validated():
     with pytest.raises(ConfigError, match="traces_per_problem"):
         DistillConfig(traces_per_problem=0)
+    with pytest.raises(ConfigError, match="format"):
+        DistillConfig(format="sos")
+    with pytest.raises(ConfigError, match="finish_budget"):
+        DistillConfig(format="scan", finish_budget=0)
     with pytest.raises(ConfigError, match="value_threshold"):
         DistillConfig(value_threshold=2.0)
 
@@ -91,6 +95,24 @@ def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_
     assert set(report) == {"stream", "qstar"} and report["qstar"]["n"] == 1
     with pytest.raises(ConfigError, match="unknown mode"):
         evaluate_student(tmp_path / "student", problems[:1], modes=("nope",))
+
+
+def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(tiny_checkpoint, tmp_path):
+    task = get_task("game24")
+    problems = [task.problems("train")[i] for i in (0, 2, 11)]
+    # A random value head's verdicts are arbitrary; 30 picks fully searched solve any puzzle.
+    config = DistillConfig(
+        format="scan", max_picks=30, finish_budget=19, steps=2, batch_size=4, block_size=1024
+    )
+    card = distill(
+        tiny_checkpoint, tmp_path / "s", config, problems=problems, progress=False, log=lambda _: None
+    )
+    assert card["data"]["traces"] == 3 and card["data"]["traces_solved"] == 3
+    with gzip.open(tmp_path / "s" / TRACES_FILE, "rt") as f:
+        saved = [json.loads(line) for line in f]
+    assert saved[0]["prompt"].endswith("\nscan:\n") and " ~" in saved[0]["traces"][0]["trace"]
+    report = evaluate_student(tmp_path / "s", problems[:1])  # the scan student's modes by default
+    assert set(report) == {"scan", "greedy", "qstar"} and report["scan"]["n"] == 1
 
 
 def test_teacher_that_solves_nothing_is_a_clear_error(tiny_checkpoint, tmp_path):

@@ -1,4 +1,4 @@
-"""``qstar train distill``: teach a checkpoint to write its own search (Stream of Search).
+"""``qstar train distill``: teach a checkpoint to write its own search (Stream of Search or scan).
 
 Adds the command to :data:`qstar.cli.train.train_group` (imported at the end of
 :mod:`qstar.cli.train`). The library side is :mod:`qstar.training.distill`.
@@ -26,7 +26,8 @@ __all__ = ["distill_cmd"]
 _DEFAULT = DistillConfig()
 #: DistillConfig field -> help of its flag (``--traces-per-problem`` for ``traces_per_problem``).
 CONFIG_HELP = {
-    "traces_per_problem": "teacher runs per train puzzle",
+    "format": "trace format: 'stream' (Stream of Search) or 'scan' (every first step judged in writing, then the best picked)",
+    "traces_per_problem": "teacher runs per train puzzle (stream; a scan teacher is deterministic: 1)",
     "teacher_temperature": "Gumbel noise on the prior that orders the teacher's children (more = more dead ends)",
     "value_threshold": "the teacher enters children valued >= this",
     "explore": "probability that the teacher enters a child its value head judged dead",
@@ -37,6 +38,9 @@ CONFIG_HELP = {
     "lr": "peak learning rate (cosine)",
     "workers": "processes for the teacher's traces",
     "seed": "seed of the teacher's orders and of training",
+    "max_picks": "scan: picks before a teacher trace stops unsolved",
+    "finish_budget": "scan: the teacher's expansions below each pick",
+    "short_lines": "scan: list steps in brief form ('10-4=6: 5 6 6'), not as full step lines",
 }
 
 
@@ -84,8 +88,9 @@ def distill_cmd(
     **fields: Any,
 ) -> None:
     """Distil System 2 into System 1: the --init model searches the train split writing its
-    own traces (Stream of Search, Gandhi et al. 2024), is fine-tuned to write the verified ones,
-    and is saved to --out; then System 1 with search in context, plain System 1 and Q* are
+    own traces (Stream of Search, Gandhi et al. 2024; or, with --format scan, a written
+    lookahead that judges every first step), is fine-tuned to write the verified ones, and is
+    saved to --out; then System 1 with search in context, plain System 1 and Q* are
     evaluated."""
     task = get_task(task_name)
     if num_problems is not None and num_problems < 1:

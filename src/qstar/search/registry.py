@@ -28,6 +28,7 @@ from qstar.search.sampling import (
     greedy,
     self_consistency,
 )
+from qstar.search.scan import ScanConfig, ScanTeacherConfig, scan, scan_teacher
 from qstar.search.stream import StreamConfig, StreamTeacherConfig, stream, stream_teacher
 from qstar.search.tot import TotBfsConfig, TotDfsConfig, tot_bfs, tot_dfs
 from qstar.tasks.base import Task
@@ -47,6 +48,8 @@ SEARCHES: dict[str, tuple[Callable[..., SearchResult], type]] = {
     "blind": (blind, BlindConfig),
     "stream": (stream, StreamConfig),
     "stream_teacher": (stream_teacher, StreamTeacherConfig),
+    "scan": (scan, ScanConfig),
+    "scan_teacher": (scan_teacher, ScanTeacherConfig),
 }
 
 #: Other names people use for the same algorithms.

@@ -32,6 +32,7 @@ from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import with_block_size
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.registry import run_search
+from qstar.search.scan import ScanTeacherConfig, scan_prompt
 from qstar.search.stream import StreamTeacherConfig, stream_prompt
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
@@ -52,9 +53,15 @@ __all__ = [
 ]
 
 #: What :func:`evaluate_student` measures: System 1 with search in context (one greedy decode
-#: of a trace; ``stream_legal``: the same, one legal line at a time), System 1 without it
-#: (greedy, one step per line) and System 2 (Q*).
-STUDENT_MODES = ("stream", "stream_legal", "greedy", "qstar")
+#: of a trace; ``stream_legal``: the same, one legal line at a time; ``scan``: one greedy decode
+#: of a written lookahead), System 1 without it (greedy, one step per line) and System 2 (Q*).
+STUDENT_MODES = ("stream", "stream_legal", "scan", "greedy", "qstar")
+#: The trace formats a student can be taught: the teacher search that writes each, its prompt,
+#: and the modes :func:`evaluate_student` measures by default for a student of that format.
+FORMATS = {
+    "stream": ("stream_teacher", stream_prompt, ("stream", "stream_legal", "greedy", "qstar")),
+    "scan": ("scan_teacher", scan_prompt, ("scan", "greedy", "qstar")),
+}
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,15 @@ class DistillConfig:
     ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``: the teacher's knobs
     (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
     teacher run; ``block_size``: the student's context (traces are longer than one step);
-    ``keep_plain``/``keep_values``: the extra examples of the module docstring."""
+    ``keep_plain``/``keep_values``: the extra examples of the module docstring.
 
+    ``format``: ``stream`` (Stream of Search, :mod:`qstar.search.stream`) or ``scan`` (a
+    written lookahead, :mod:`qstar.search.scan`: every first step judged in writing, then the
+    best picked; its teacher is deterministic, so one trace per problem, and it reads
+    ``max_picks``, ``finish_budget`` and ``short_lines``, see
+    :class:`~qstar.search.scan.ScanTeacherConfig`)."""
+
+    format: str = "stream"
     traces_per_problem: int = 4
     teacher_temperature: float = 1.5
     value_threshold: float = 0.5
@@ -81,10 +95,19 @@ class DistillConfig:
     keep_values: bool = True
     workers: int = 1
     seed: int = 0
+    max_picks: int = 6
+    finish_budget: int = 4
+    short_lines: bool = True
 
     def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(
+                f"DistillConfig.format must be one of {', '.join(FORMATS)}, got {self.format!r}"
+            )
         for name in (
             "traces_per_problem",
+            "max_picks",
+            "finish_budget",
             "max_lines",
             "teacher_budget",
             "block_size",
@@ -102,12 +125,29 @@ class DistillConfig:
         if not (self.teacher_temperature >= 0 and self.lr > 0):
             raise ConfigError("DistillConfig: teacher_temperature must be >= 0 and lr > 0")
 
-    def teacher(self) -> StreamTeacherConfig:
+    def teacher(self) -> StreamTeacherConfig | ScanTeacherConfig:
+        """The config of the teacher search (:attr:`teacher_search`)."""
+        if self.format == "scan":
+            return ScanTeacherConfig(
+                max_picks=self.max_picks, finish_budget=self.finish_budget, short_lines=self.short_lines
+            )
         return StreamTeacherConfig(
             temperature=self.teacher_temperature,
             value_threshold=self.value_threshold,
             max_lines=self.max_lines,
         )
+
+    @property
+    def teacher_search(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def samples(self) -> int:
+        """Teacher runs per problem: ``traces_per_problem``, or 1 for the deterministic scan."""
+        return 1 if self.format == "scan" else self.traces_per_problem
+
+
+_PROMPTS = {search: prompt for search, prompt, _ in FORMATS.values()}
 
 
 def trace_job(job: Job) -> list[dict[str, Any]]:
@@ -124,7 +164,7 @@ def trace_job(job: Job) -> list[dict[str, Any]]:
         for k in range(job.samples):
             budget = Budget(max_expansions=job.budget)
             result = run_search(
-                "stream_teacher", problem, task, policy, scorer, budget, derive_seed(seed, k), **job.knobs
+                job.search, problem, task, policy, scorer, budget, derive_seed(seed, k), **job.knobs
             )
             cost.add(result.cost)
             traces.append(
@@ -146,7 +186,7 @@ def trace_job(job: Job) -> list[dict[str, Any]]:
             {
                 "id": problem.id,
                 "text": problem.text,
-                "prompt": stream_prompt(task, problem),
+                "prompt": _PROMPTS[job.search](task, problem),
                 "traces": traces,
                 "plain": sorted(plain.items()),
                 "values": sorted(values.items()),
@@ -183,10 +223,10 @@ def collect_traces(
                     task.name,
                     Job.pack(chunk[i : i + per_job], seeds[start + i : start + i + per_job]),
                     str(checkpoint),
-                    search="stream_teacher",
+                    search=config.teacher_search,
                     budget=config.teacher_budget,
                     knobs=knobs,
-                    samples=config.traces_per_problem,
+                    samples=config.samples,
                 )
                 for i in range(0, len(chunk), per_job)
             ]
@@ -309,19 +349,23 @@ def evaluate_student(
     problems: Sequence[Problem],
     *,
     task_name: str = "game24",
-    modes: Sequence[str] = STUDENT_MODES,
+    modes: Sequence[str] | None = None,
     search_budget: int = 11,
     on_result: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Accuracy and cost per problem of each mode of :data:`STUDENT_MODES` on ``problems``
-    (``qstar`` at ``search_budget`` expansions, value head as its heuristic); ``on_result(mode)``
-    after each problem."""
+    (``qstar`` at ``search_budget`` expansions, value head as its heuristic); ``modes``: default
+    those of the format the checkpoint was distilled with (:data:`FORMATS`; ``stream`` when it
+    was not distilled); ``on_result(mode)`` after each problem."""
     from qstar.evaluation import evaluate
     from qstar.policy.tinygpt.policy import TinyGPTPolicy
 
     task = get_task(task_name)
     policy = TinyGPTPolicy.load(checkpoint)
     scorer = ValueHeadScorer(task, policy)
+    if modes is None:
+        taught = (getattr(policy, "meta", None) or {}).get("distill_config", {}).get("format", "stream")
+        modes = FORMATS.get(taught, FORMATS["stream"])[2]
     out: dict[str, dict[str, Any]] = {}
     for mode in modes:
         if mode not in STUDENT_MODES:
