@@ -37,6 +37,7 @@ CONFIG_FLAGS = {
     "n_layer": "n_layer",
     "n_head": "n_head",
     "n_embd": "n_embd",
+    "position": "position",
     "train_steps": "train_steps",
     "batch_size": "batch_size",
     "lr": "lr",
@@ -83,6 +84,10 @@ def _options(fn: Callable) -> Callable:
         "n_layer": (int, "transformer layers"),
         "n_head": (int, "attention heads"),
         "n_embd": (int, "embedding width"),
+        "position": (
+            click.Choice(["learned", "rope"]),
+            "positions: learned absolute embeddings, or rotary (relative; skills carry to any place in a text)",
+        ),
         "train_steps": (int, "updates per round"),
         "batch_size": (int, "examples per update (policy and value batches each)"),
         "lr": (float, "peak learning rate (cosine over the whole run)"),
@@ -154,10 +159,12 @@ def round_line(m: dict[str, Any], rounds: int) -> str:
     )
 
 
-def _checkpoint_shape(path: Path) -> dict[str, int]:
-    """n_layer, n_head, n_embd and block_size of a checkpoint directory (for ``--init``)."""
+def _checkpoint_shape(path: Path) -> dict[str, Any]:
+    """n_layer, n_head, n_embd, block_size and position of a checkpoint directory (for ``--init``;
+    checkpoints written before rotary positions existed have learned ones)."""
     model = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model", {})
-    return {k: model[k] for k in ("n_layer", "n_head", "n_embd", "block_size") if k in model}
+    shape = {k: model[k] for k in ("n_layer", "n_head", "n_embd", "block_size") if k in model}
+    return {**shape, "position": model.get("position", "learned")}
 
 
 def _run(ctx: click.Context, method: str, kw: dict[str, Any]) -> None:

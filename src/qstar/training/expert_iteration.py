@@ -256,12 +256,21 @@ def _initial_model(config: LoopConfig) -> tuple[GPT, Tokenizer]:
     """Random weights from ``config.seed``, or the checkpoint ``config.init`` (same shape)."""
     if config.init is None:
         tokenizer = Tokenizer()
-        gpt = GPTConfig(tokenizer.vocab_size, config.block_size, config.n_layer, config.n_head, config.n_embd)
+        gpt = GPTConfig(
+            tokenizer.vocab_size,
+            config.block_size,
+            config.n_layer,
+            config.n_head,
+            config.n_embd,
+            position=config.position,
+        )
         return GPT(gpt, seed=config.seed).eval(), tokenizer
     from qstar.policy.tinygpt.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(config.init)
-    shape = {k: getattr(ckpt.model.config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")}
+    shape = {
+        k: getattr(ckpt.model.config, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "position")
+    }
     wanted = {k: getattr(config, k) for k in shape}
     if shape != wanted:
         raise ConfigError(f"init checkpoint {config.init} has shape {shape}; the loop config says {wanted}")

@@ -48,7 +48,7 @@ class LoopConfig:
     problem_source: str = "train"
     seed: int = 0
     #: Start from this checkpoint directory instead of random weights (its shape must match
-    #: n_layer, n_head, n_embd and block_size); None = random initialisation.
+    #: n_layer, n_head, n_embd, block_size and position); None = random initialisation.
     init: str | None = None
     # collection
     search_budget: int = 40
@@ -68,6 +68,7 @@ class LoopConfig:
     n_head: int = 4
     n_embd: int = 96
     block_size: int = 256
+    position: str = "learned"  # GPTConfig.position: "learned" or "rope"
     train_steps: int = 200
     batch_size: int = 64
     value_batch_size: int = 32
@@ -91,6 +92,8 @@ class LoopConfig:
     num_saved_trees: int = 2
 
     def __post_init__(self) -> None:
+        if self.position not in ("learned", "rope"):
+            raise ConfigError(f"LoopConfig.position must be 'learned' or 'rope', got {self.position!r}")
         for name in (
             "rounds",
             "problems_per_round",

@@ -22,9 +22,9 @@ def tiny_config(**overrides) -> GPTConfig:
     return GPTConfig(**{**fields, **overrides})
 
 
-@pytest.fixture(scope="module")
-def model() -> GPT:
-    torch_model = GPT(tiny_config(), seed=0)
+@pytest.fixture(scope="module", params=["learned", "rope"])
+def model(request) -> GPT:
+    torch_model = GPT(tiny_config(position=request.param), seed=0)
     # Larger weights than the init give peaked distributions, so comparisons are meaningful.
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -42,6 +42,7 @@ def model() -> GPT:
         {"dropout": 1.0},
         {"block_size": 2.5},
         {"n_embd": True},
+        {"position": "alibi"},
     ],
 )
 def test_invalid_config_raises_config_error(overrides):
@@ -149,3 +150,26 @@ def test_with_block_size_grows_the_context_and_keeps_what_fitted_before():
         assert torch.equal(bigger.wpe.weight[79], model.wpe.weight[31])  # new rows start as the last
     smaller = with_block_size(model, 16)
     assert torch.equal(smaller.wpe.weight, model.wpe.weight[:16])
+
+
+def test_rotary_positions_make_attention_depend_on_relative_positions_only():
+    model = GPT(tiny_config(position="rope"), seed=0).eval()
+    assert model.wpe is None and "inv_freq" not in model.state_dict()
+    idx = torch.randint(0, 60, (2, 12), generator=torch.Generator().manual_seed(2))
+    shifted = torch.arange(7, 19).expand(2, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(idx).logits, model(idx, position_ids=shifted).logits, atol=1e-4, rtol=1e-4
+        )
+        learned = GPT(tiny_config(), seed=0).eval()
+        assert not torch.allclose(learned(idx).logits, learned(idx, position_ids=shifted).logits, atol=1e-4)
+
+
+def test_with_block_size_of_a_rotary_model_only_changes_the_limit():
+    model = GPT(tiny_config(position="rope"), seed=3).eval()
+    bigger = with_block_size(model, 80).eval()
+    assert bigger.config.block_size == 80 and bigger.config.position == "rope"
+    idx = torch.randint(0, 60, (2, 32))
+    with torch.no_grad():
+        assert torch.equal(model(idx).logits, bigger(idx).logits)
+    assert model.num_params(non_embedding=True) == model.num_params()

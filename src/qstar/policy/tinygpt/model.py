@@ -5,6 +5,13 @@ and the transformer of Vaswani et al., "Attention Is All You Need" (2017): token
 position embeddings, ``n_layer`` pre-LayerNorm blocks (causal self-attention, then an MLP), a
 final LayerNorm and a language-model head tied to the token embedding (Press & Wolf, 2017).
 
+``position="rope"`` replaces the learned position embeddings with rotary embeddings (Su et al.
+2021, "RoFormer", arXiv 2104.09864): queries and keys are rotated by their position, so
+attention depends on relative positions only and a skill learnt at one place in the text works
+at any other. With learned absolute positions it does not: the Game-of-24 models, trained on
+prompts that always start at position 0, write no legal step once their positions are shifted
+by 6 (``benchmarks/position_probe.py``), which is what a written search needs.
+
 Two additions serve search:
 
 * a **value head** on the same trunk, ``sigmoid(Linear(n_embd, 1))`` of the final hidden
@@ -34,10 +41,31 @@ from torch import Tensor, nn
 
 from qstar.errors import ConfigError
 
-__all__ = ["GPTConfig", "GPT", "GPTOutput", "KVCache", "expand_cache", "with_block_size"]
+__all__ = [
+    "GPTConfig",
+    "GPT",
+    "GPTOutput",
+    "KVCache",
+    "POSITIONS",
+    "expand_cache",
+    "rotate",
+    "with_block_size",
+]
 
 # One (key, value) pair per layer, each (B, nh, S, hs).
 KVCache = tuple[tuple[Tensor, Tensor], ...]
+# Cosines and sines of the rotary angles, each (B, 1, T, hs // 2).
+Rotary = tuple[Tensor, Tensor]
+#: How positions enter the model: learned absolute embeddings, or rotary (relative).
+POSITIONS = ("learned", "rope")
+
+
+def rotate(x: Tensor, rotary: Rotary) -> Tensor:
+    """Rotate the two halves of the last dimension of ``x`` (B, nh, T, hs) by the angles."""
+    cos, sin = rotary
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos, x[..., 2 * half :]), dim=-1)
 
 
 @dataclass(frozen=True)
@@ -51,8 +79,13 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    position: str = "learned"
 
     def __post_init__(self) -> None:
+        if self.position not in POSITIONS:
+            raise ConfigError(
+                f"GPTConfig.position must be one of {', '.join(POSITIONS)}, got {self.position!r}"
+            )
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -89,7 +122,11 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: Tensor, mask: Tensor | None, past: tuple[Tensor, Tensor] | None
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        past: tuple[Tensor, Tensor] | None,
+        rotary: Rotary | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         B, T, C = x.shape
         hs = C // self.n_head
@@ -97,6 +134,8 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if rotary is not None:  # the cache holds keys already rotated at their own positions
+            q, k = rotate(q, rotary), rotate(k, rotary)
         if past is not None:
             k = torch.cat((past[0], k), dim=2)  # (B, nh, S, hs)
             v = torch.cat((past[1], v), dim=2)  # (B, nh, S, hs)
@@ -133,9 +172,13 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: Tensor, mask: Tensor | None, past: tuple[Tensor, Tensor] | None
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        past: tuple[Tensor, Tensor] | None,
+        rotary: Rotary | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        a, present = self.attn(self.ln_1(x), mask, past)
+        a, present = self.attn(self.ln_1(x), mask, past, rotary)
         x = x + a
         x = x + self.mlp(self.ln_2(x))
         return x, present
@@ -156,13 +199,17 @@ class GPT(nn.Module):
         # building a model has no side effect, then re-initialise from our own generator.
         with torch.random.fork_rng(devices=[]):
             self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-            self.wpe = nn.Embedding(config.block_size, config.n_embd)
+            learned = config.position == "learned"
+            self.wpe = nn.Embedding(config.block_size, config.n_embd) if learned else None
             self.drop = nn.Dropout(config.dropout)
             self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
             self.ln_f = nn.LayerNorm(config.n_embd)
             self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
             self.value_head = nn.Linear(config.n_embd, 1)
         self.lm_head.weight = self.wte.weight  # weight tying
+        half = (config.n_embd // config.n_head) // 2
+        inv_freq = 1.0 / (10000.0 ** (torch.arange(half, dtype=torch.float32) / max(1, half)))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (hs // 2,)
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed: int = 0) -> None:
@@ -184,7 +231,7 @@ class GPT(nn.Module):
         """Parameter count (the tied head counted once); ``non_embedding`` drops the position
         embedding, as nanoGPT reports it."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.wpe.weight.numel() if non_embedding else n
+        return n - self.wpe.weight.numel() if non_embedding and self.wpe is not None else n
 
     def forward(
         self,
@@ -240,11 +287,18 @@ class GPT(nn.Module):
     def _trunk(
         self, idx: Tensor, position_ids: Tensor, mask: Tensor | None, past_key_values: KVCache | None
     ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
-        x = self.drop(self.wte(idx) + self.wpe(position_ids))  # (B, T, C)
+        x = self.wte(idx)  # (B, T, C)
+        rotary = None
+        if self.wpe is not None:
+            x = x + self.wpe(position_ids)
+        else:
+            angles = position_ids[:, None, :, None].to(self.inv_freq.dtype) * self.inv_freq  # (B, 1, T, hs/2)
+            rotary = (angles.cos().to(x.dtype), angles.sin().to(x.dtype))
+        x = self.drop(x)
         presents = []
         for i, block in enumerate(self.blocks):
             past = None if past_key_values is None else past_key_values[i]
-            x, present = block(x, mask, past)  # (B, T, C)
+            x, present = block(x, mask, past, rotary)  # (B, T, C)
             presents.append(present)
         return self.ln_f(x), presents  # (B, T, C)
 
@@ -289,9 +343,10 @@ def with_block_size(model: GPT, block_size: int) -> GPT:
     old = model.config.block_size
     bigger = GPT(replace(model.config, block_size=block_size))
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    wpe = state["wpe.weight"]
-    if block_size > old:
-        wpe = torch.cat([wpe, wpe[-1:].expand(block_size - old, -1)], dim=0)
-    state["wpe.weight"] = wpe[:block_size].clone()
+    if "wpe.weight" in state:  # rotary positions have no table to grow
+        wpe = state["wpe.weight"]
+        if block_size > old:
+            wpe = torch.cat([wpe, wpe[-1:].expand(block_size - old, -1)], dim=0)
+        state["wpe.weight"] = wpe[:block_size].clone()
     bigger.load_state_dict(state)
     return bigger.to(model.wte.weight.device)
