@@ -70,6 +70,8 @@ def test_config_is_validated_at_construction():
         LoopConfig(search_knobs={"beam_width": 3})
     with pytest.raises(ConfigError, match="unknown task"):
         LoopConfig(task="chess")
+    with pytest.raises(ConfigError, match="position"):
+        LoopConfig(position="alibi")
     assert LoopConfig.from_json(LoopConfig(**TINY).to_json()) == LoopConfig(**TINY)
 
 
@@ -104,6 +106,16 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(uninterrupted, tmp
     assert numbers(lines) == numbers(expected)
     for name, tensor in weights(run_dir, 2).items():
         assert torch.equal(tensor, weights(tmp_path / "run", 2)[name]), name
+
+
+def test_a_rotary_position_model_trains_and_continues_only_as_one(uninterrupted, tmp_path):
+    rope = {**TINY, "rounds": 1, "position": "rope"}
+    run_loop(LoopConfig(**rope), tmp_path / "rope")
+    ckpt = load_checkpoint(tmp_path / "rope" / "checkpoints" / "round-0001")
+    assert ckpt.model.config.position == "rope" and ckpt.model.wpe is None
+    learned = str(uninterrupted[0] / "checkpoints" / "round-0001")
+    with pytest.raises(ConfigError, match="position"):
+        run_loop(LoopConfig(**{**rope, "init": learned}), tmp_path / "mixed")
 
 
 def test_resume_refuses_other_settings(uninterrupted):
