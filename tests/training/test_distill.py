@@ -115,6 +115,23 @@ def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(
     assert set(report) == {"scan", "greedy", "qstar"} and report["scan"]["n"] == 1
 
 
+def test_demo_shows_a_scan_students_written_lookahead(tiny_checkpoint, tmp_path, capsys):
+    task = get_task("game24")
+    config = DistillConfig(format="scan", max_picks=30, finish_budget=19, steps=1, batch_size=2)
+    distill(
+        tiny_checkpoint,
+        tmp_path / "s",
+        config,
+        problems=task.problems("train")[:1],
+        progress=False,
+        log=print,
+    )
+    capsys.readouterr()
+    assert main(["demo", "-n", "1", "--model", str(tmp_path / "s"), "--budget", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "judging every first step in writing" in out and "writing its own search" in out
+
+
 def test_teacher_that_solves_nothing_is_a_clear_error(tiny_checkpoint, tmp_path):
     task = get_task("game24")
     config = DistillConfig(**{**TINY, "max_lines": 1})

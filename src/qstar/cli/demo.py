@@ -49,8 +49,11 @@ def demo_cmd(
     policy = load_policy(model)
     scorer = make_scorer("auto", task, policy)
     stdout.print(f"[dim]model {model}: {ABOUT.get(model, repr(policy))}[/]")
+    meta = getattr(policy, "meta", {})
     if stream is None:
-        stream = getattr(policy, "meta", {}).get("trainer") == "distill"
+        stream = meta.get("trainer") == "distill"
+    # A student taught to write a scan (a written lookahead) writes one; others a stream.
+    scan = meta.get("distill_config", {}).get("format") == "scan"
     solved = {"system2": 0, "system1": 0, "stream": 0}
     problems = task.problems("test")[: max(1, num_problems)]
     for problem in problems:
@@ -61,7 +64,11 @@ def demo_cmd(
         stdout.rule(f"{problem.text}  [dim](ToT rank {problem.id.split('/')[-1]})[/]")
         print_result(s2, title=f"[bold]System 2[/] ({search}, budget {bud.max_expansions}):")
         print_result(s1, title="[bold]System 1[/] (greedy, no search):")
-        if stream:
+        if stream and scan:
+            s1s = run_search("scan", problem, task, policy, None, bud)
+            solved["stream"] += bool(s1s.solved)
+            print_result(s1s, title="[bold]System 1 judging every first step in writing[/] (scan):")
+        elif stream:
             s1s = run_search("stream", problem, task, policy, None, bud, lines="legal")
             solved["stream"] += bool(s1s.solved)
             print_result(s1s, title="[bold]System 1 searching in its own output[/] (stream, legal lines):")
