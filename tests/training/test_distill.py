@@ -97,7 +97,9 @@ def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_
         evaluate_student(tmp_path / "student", problems[:1], modes=("nope",))
 
 
-def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(tiny_checkpoint, tmp_path):
+def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(
+    tiny_checkpoint, tmp_path, capsys
+):
     task = get_task("game24")
     problems = [task.problems("train")[i] for i in (0, 2, 11)]
     # A random value head's verdicts are arbitrary; 30 picks fully searched solve any puzzle.
@@ -113,20 +115,6 @@ def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(
     assert saved[0]["prompt"].endswith("\nscan:\n") and " ~" in saved[0]["traces"][0]["trace"]
     report = evaluate_student(tmp_path / "s", problems[:1])  # the scan student's modes by default
     assert set(report) == {"scan", "greedy", "qstar"} and report["scan"]["n"] == 1
-
-
-def test_demo_shows_a_scan_students_written_lookahead(tiny_checkpoint, tmp_path, capsys):
-    task = get_task("game24")
-    config = DistillConfig(format="scan", max_picks=30, finish_budget=19, steps=1, batch_size=2)
-    distill(
-        tiny_checkpoint,
-        tmp_path / "s",
-        config,
-        problems=task.problems("train")[:1],
-        progress=False,
-        log=print,
-    )
-    capsys.readouterr()
     assert main(["demo", "-n", "1", "--model", str(tmp_path / "s"), "--budget", "3"]) == 0
     out = capsys.readouterr().out
     assert "judging every first step in writing" in out and "writing its own search" in out

@@ -40,14 +40,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qstar.errors import ConfigError, IllegalStepError, ParseError
+from qstar.errors import ConfigError
 from qstar.policy.base import Policy
 from qstar.rewards.base import Scorer
 from qstar.search.checks import check_int
 from qstar.search.expand import ExpandStats
 from qstar.search.grow import expand_nodes, value_nodes
 from qstar.search.meter import Meter, charge_usage
-from qstar.search.tree import Tree, _node_fields, find_child, make_result, new_tree
+from qstar.search.stream import enter_line, token_limit
+from qstar.search.tree import Tree, find_child, make_result, new_tree
 from qstar.tasks.base import Task
 from qstar.types import Budget, Problem, SearchResult, Step
 
@@ -235,7 +236,7 @@ def parse_scan(task: Task, problem: Problem, text: str, *, method: str = "scan")
     for line in written:
         if line.startswith(PICK):
             picks += 1
-            current = _add_step(tree, task, 0, line[len(PICK) :])
+            current = enter_line(tree, task, 0, line[len(PICK) :])
             bad += current is None
             if picks == 1:
                 first_pick = current
@@ -247,14 +248,14 @@ def parse_scan(task: Task, problem: Problem, text: str, *, method: str = "scan")
             if step is None or not digit.isdigit() or find_child(tree, 0, step.text) is not None:
                 bad_list += 1
                 continue
-            node = _add_step(tree, task, 0, step.text)
+            node = enter_line(tree, task, 0, step.text)
             assert node is not None
             tree.extra[node]["verdict"] = int(digit)
             continue
         if current is None:
             bad += 1
             continue
-        current = _add_step(tree, task, current, line)
+        current = enter_line(tree, task, current, line)
         bad += current is None
     verdicts = {c: tree.extra[c].get("verdict") for c in tree.children[0]}
     known = [v for v in verdicts.values() if v is not None]
@@ -270,25 +271,6 @@ def parse_scan(task: Task, problem: Problem, text: str, *, method: str = "scan")
         "expanded": len(tree.expansion_order),
     }
     return tree, report
-
-
-def _add_step(tree: Tree, task: Task, parent: int, text: str) -> int | None:
-    """The node of the step line ``text`` from ``parent`` (added when new), or ``None`` when the
-    line is not a legal step there."""
-    state = tree.state[parent]
-    try:
-        step = task.parse_step(state, text)
-        child = task.apply(state, step)
-    except (ParseError, IllegalStepError):
-        return None
-    node = find_child(tree, parent, step.text)
-    if node is None:
-        node = tree.add_node(parent, step, child, **_node_fields(task, child))
-        if not tree.expanded[parent]:
-            tree.expanded[parent] = True
-            tree.expansion_order.append(parent)
-    tree.visits[node] += 1
-    return node
 
 
 def scan(
@@ -308,12 +290,7 @@ def scan(
     config = config or ScanConfig()
     meter = Meter(Budget())
     prompt = scan_prompt(task, problem)
-    block, tokenizer = getattr(policy, "block_size", None), getattr(policy, "tokenizer", None)
-    limit = config.max_new_tokens
-    if limit is None:
-        limit = (
-            1024 if block is None or tokenizer is None else max(0, block - len(tokenizer.encode(prompt)) - 1)
-        )
+    limit = token_limit(policy, prompt, config.max_new_tokens, 1024)
     before = policy.usage.snapshot()
     gen = policy.generate([prompt], num_samples=1, temperature=0.0, max_new_tokens=limit, stop=())[0][0]
     charge_usage(meter.cost, before, policy.usage)

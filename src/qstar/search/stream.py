@@ -59,7 +59,9 @@ __all__ = [
     "stream_prompt",
     "stream_teacher",
     "back_line",
+    "enter_line",
     "is_back_line",
+    "token_limit",
 ]
 
 STREAM_HEADER = "search:\n"
@@ -208,6 +210,39 @@ class StreamConfig:
             raise ConfigError(f"stream: lines must be 'free' or 'legal', got {self.lines!r}")
 
 
+def enter_line(tree: Tree, task: Task, parent: int, text: str) -> int | None:
+    """The node the step line ``text`` makes from ``parent`` in a written search (added when new,
+    flagged ``repeated`` when written before; one more visit either way), or ``None`` when the
+    line is malformed or illegal there."""
+    state = tree.state[parent]
+    try:
+        step = task.parse_step(state, text.strip())
+        child = task.apply(state, step)
+    except (ParseError, IllegalStepError):
+        return None
+    node = find_child(tree, parent, step.text)
+    if node is None:
+        node = tree.add_node(parent, step, child, **_node_fields(task, child))
+        if not tree.expanded[parent]:
+            tree.expanded[parent] = True
+            tree.expansion_order.append(parent)
+    else:
+        tree.flag(node, "repeated")
+    tree.visits[node] += 1
+    return node
+
+
+def token_limit(policy: Policy, prompt: str, configured: int | None, fallback: int) -> int:
+    """New tokens a written search may decode: ``configured``, else what the policy's block
+    leaves after ``prompt`` and ``<bos>``, else (a policy without a block) ``fallback``."""
+    if configured is not None:
+        return configured
+    block, tokenizer = getattr(policy, "block_size", None), getattr(policy, "tokenizer", None)
+    if block is None or tokenizer is None:
+        return fallback
+    return max(0, block - len(tokenizer.encode(prompt)) - 1)
+
+
 def parse_trace(task: Task, problem: Problem, text: str, *, method: str = "stream") -> tuple[Tree, dict]:
     """Read a trace back into a tree: one node per legal step line (a repeated line reuses its
     node).
@@ -232,23 +267,10 @@ def parse_trace(task: Task, problem: Problem, text: str, *, method: str = "strea
             if back.group(1) != _made_by(tree, stack[-1]):
                 bad += 1
             continue
-        parent = stack[-1]
-        state = tree.state[parent]
-        try:
-            step = task.parse_step(state, raw.strip())
-            child_state = task.apply(state, step)
-        except (ParseError, IllegalStepError):
+        node = enter_line(tree, task, stack[-1], raw)
+        if node is None:
             bad += 1
             continue
-        node = find_child(tree, parent, step.text)
-        if node is None:
-            node = tree.add_node(parent, step, child_state, **_node_fields(task, child_state))
-            if not tree.expanded[parent]:
-                tree.expanded[parent] = True
-                tree.expansion_order.append(parent)
-        else:
-            tree.flag(node, "repeated")
-        tree.visits[node] += 1
         stack.append(node)
         answer = node
     report = {
@@ -277,12 +299,7 @@ def stream(
     config = config or StreamConfig()
     meter = Meter(Budget())
     prompt = stream_prompt(task, problem)
-    block, tokenizer = getattr(policy, "block_size", None), getattr(policy, "tokenizer", None)
-    limit = config.max_new_tokens
-    if limit is None:
-        limit = (
-            512 if block is None or tokenizer is None else max(0, block - len(tokenizer.encode(prompt)) - 1)
-        )
+    limit = token_limit(policy, prompt, config.max_new_tokens, 512)
     before = policy.usage.snapshot()
     if config.lines == "legal":
         text, finished = _legal_lines(task, problem, policy, prompt, limit)
