@@ -63,6 +63,7 @@ def _config_option(flag: str, field: str, kind: Any, help_: str) -> Callable:
 
 
 def _options(fn: Callable) -> Callable:
+    from qstar.policy.tinygpt.model import POSITIONS
     from qstar.training.loop_data import SOURCES
     from qstar.training.targets import POLICY_MODES, VALUE_MODES
 
@@ -85,7 +86,7 @@ def _options(fn: Callable) -> Callable:
         "n_head": (int, "attention heads"),
         "n_embd": (int, "embedding width"),
         "position": (
-            click.Choice(["learned", "rope"]),
+            click.Choice(POSITIONS),
             "positions: learned absolute embeddings, or rotary (relative; skills carry to any place in a text)",
         ),
         "train_steps": (int, "updates per round"),

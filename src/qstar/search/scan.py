@@ -47,7 +47,7 @@ from qstar.search.checks import check_int
 from qstar.search.expand import ExpandStats
 from qstar.search.grow import expand_nodes, value_nodes
 from qstar.search.meter import Meter, charge_usage
-from qstar.search.stream import enter_line, token_limit
+from qstar.search.stream import accepts_answer, enter_line, token_limit
 from qstar.search.tree import Tree, find_child, make_result, new_tree
 from qstar.tasks.base import Task
 from qstar.types import Budget, Problem, SearchResult, Step
@@ -114,15 +114,6 @@ class ScanTeacherConfig:
         check_int("scan_teacher", "finish_budget", self.finish_budget)
 
 
-def _accepts(tree: Tree, node: int, threshold: float = 0.5) -> bool:
-    """A terminal node the writer may answer with: the verifier's yes, or, on tasks without a
-    test-time verifier, a value that passes ``threshold`` (as ToT-DFS ends at its first output)."""
-    if tree.outcome[node] is not None:
-        return tree.outcome[node] >= 1.0
-    value = tree.value[node]
-    return value is None or value >= threshold
-
-
 def scan_teacher(
     problem: Problem,
     task: Task,
@@ -153,12 +144,12 @@ def scan_teacher(
     def finish(node: int, spent: list[int]) -> int | None:
         """Depth-first search below ``node`` by value: the first accepted terminal node."""
         if tree.terminal[node]:
-            return node if _accepts(tree, node) else None
+            return node if accepts_answer(tree, node, 0.5) else None
         if spent[0] >= config.finish_budget or meter.exhausted():
             return None
         spent[0] += 1
         kids = grow(node)
-        for kid in [c for c in kids if tree.terminal[c] and _accepts(tree, c)]:
+        for kid in [c for c in kids if tree.terminal[c] and accepts_answer(tree, c, 0.5)]:
             return kid
         for kid in ranked([c for c in kids if not tree.terminal[c]]):
             found = finish(kid, spent)

@@ -58,6 +58,7 @@ __all__ = [
     "stream",
     "stream_prompt",
     "stream_teacher",
+    "accepts_answer",
     "back_line",
     "enter_line",
     "is_back_line",
@@ -112,6 +113,16 @@ class StreamTeacherConfig:
         check_int("stream_teacher", "num_samples", self.num_samples)
 
 
+def accepts_answer(tree: Tree, node: int, threshold: float) -> bool:
+    """Whether a written search may end on the terminal ``node``: the verifier's yes, or, on
+    tasks without a test-time verifier, a value that passes ``threshold`` (as ToT-DFS ends at
+    its first final output)."""
+    if tree.outcome[node] is not None:
+        return is_solution(tree, node)
+    value = tree.value[node]
+    return value is None or value >= threshold
+
+
 def _order(tree: Tree, children: list[int], temperature: float, rng: np.random.Generator) -> list[int]:
     logp = np.log(np.maximum(np.array([tree.prior[c] for c in children], dtype=float), 1e-12))
     if temperature > 0:
@@ -160,11 +171,7 @@ def stream_teacher(
             tree.visits[child] += 1
             value = tree.value[child]
             if tree.terminal[child]:
-                # The verifier's yes, or (no test-time verifier) a value that passes the
-                # threshold, ends the trace as ToT-DFS ends at its first final output.
-                if is_solution(tree, child) or (
-                    tree.outcome[child] is None and (value is None or value >= config.value_threshold)
-                ):
+                if accepts_answer(tree, child, config.value_threshold):
                     return child
                 lines.append(back_line(tree, node))
                 continue

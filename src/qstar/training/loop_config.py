@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from qstar.errors import ConfigError
+from qstar.policy.tinygpt.model import POSITIONS
 from qstar.search.registry import make_config
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import SOURCES, generate_problems
@@ -68,7 +69,7 @@ class LoopConfig:
     n_head: int = 4
     n_embd: int = 96
     block_size: int = 256
-    position: str = "learned"  # GPTConfig.position: "learned" or "rope"
+    position: str = "learned"  # GPTConfig.position: one of POSITIONS
     train_steps: int = 200
     batch_size: int = 64
     value_batch_size: int = 32
@@ -92,8 +93,10 @@ class LoopConfig:
     num_saved_trees: int = 2
 
     def __post_init__(self) -> None:
-        if self.position not in ("learned", "rope"):
-            raise ConfigError(f"LoopConfig.position must be 'learned' or 'rope', got {self.position!r}")
+        if self.position not in POSITIONS:
+            raise ConfigError(
+                f"LoopConfig.position must be one of {', '.join(POSITIONS)}, got {self.position!r}"
+            )
         for name in (
             "rounds",
             "problems_per_round",

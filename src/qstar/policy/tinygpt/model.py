@@ -207,9 +207,10 @@ class GPT(nn.Module):
             self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
             self.value_head = nn.Linear(config.n_embd, 1)
         self.lm_head.weight = self.wte.weight  # weight tying
-        half = (config.n_embd // config.n_head) // 2
-        inv_freq = 1.0 / (10000.0 ** (torch.arange(half, dtype=torch.float32) / max(1, half)))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (hs // 2,)
+        if not learned:
+            half = (config.n_embd // config.n_head) // 2
+            inv_freq = 1.0 / (10000.0 ** (torch.arange(half, dtype=torch.float32) / max(1, half)))
+            self.register_buffer("inv_freq", inv_freq, persistent=False)  # (hs // 2,)
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed: int = 0) -> None:
