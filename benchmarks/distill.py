@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="evaluate an existing --out, do not train")
     p.add_argument("--compare", action="append", default=[], help="NAME=DIR: another checkpoint to evaluate")
     p.add_argument("--json", default=None, help="output file (default benchmarks/results/distill.json)")
+    p.add_argument(
+        "--eval-block-size",
+        type=int,
+        default=None,
+        help="read the student with this context length (rotary positions only; default: its own)",
+    )
     for f in fields(DistillConfig):
         flag = f"--{f.name.replace('_', '-')}"
         if isinstance(f.default, bool):
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for split in args.splits.split(","):
         problems = task.problems(split)[: args.limit]
         results["teacher"][split] = evaluate_student(init, problems, modes=("greedy", "qstar"))
-        results["student"][split] = evaluate_student(out, problems)
+        results["student"][split] = evaluate_student(out, problems, block_size=args.eval_block_size)
         for name, path in others.items():
             results[name][split] = evaluate_student(path, problems, modes=("greedy", "qstar"))
         for who in results:
@@ -75,7 +81,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(
                     f"{split:>4} {who:>7} {mode:>6}: {m['accuracy']:.0%}  {m['tokens_per_problem']:.0f} tok/puzzle"
                 )
-    payload = {"init": str(init), "student": str(out), "compare": others, "distill": card, "results": results}
+    payload = {
+        "init": str(init),
+        "student": str(out),
+        "eval_block_size": args.eval_block_size,
+        "compare": others,
+        "distill": card,
+        "results": results,
+    }
     write_json("distill", payload, args.json)
     return payload
 

@@ -9,8 +9,10 @@ import pytest
 
 from qstar.cli.main import main
 from qstar.errors import ConfigError
-from qstar.policy.tinygpt.checkpoint import load_checkpoint
+from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
+from qstar.policy.tinygpt.model import GPT, GPTConfig
 from qstar.policy.tinygpt.policy import TinyGPTPolicy
+from qstar.policy.tinygpt.tokenizer import Tokenizer
 from qstar.search.stream import STREAM_HEADER, stream
 from qstar.tasks.registry import get_task
 from qstar.training.distill import (
@@ -157,3 +159,27 @@ def test_cli_train_distill_end_to_end(tiny_checkpoint, tmp_path, capsys):
     assert summary["distill"]["command"].startswith("qstar ")
     code = main(["train", "distill", "--init", str(tmp_path / "none"), "--out", str(out)])
     assert code != 0 and "no checkpoint there" in capsys.readouterr().err
+
+
+def test_evaluate_student_reads_a_rotary_model_at_a_longer_block_and_refuses_learned_positions(
+    tiny_checkpoint, tmp_path
+):
+    problems = get_task("game24").problems("val")[:1]
+    learned = load_checkpoint(tiny_checkpoint).model.config.block_size
+    with pytest.raises(ConfigError, match="learned positions trained up to"):
+        evaluate_student(tiny_checkpoint, problems, modes=("stream",), block_size=learned + 1)
+    with pytest.raises(ConfigError, match="block_size must be an integer"):
+        evaluate_student(tiny_checkpoint, problems, modes=("stream",), block_size=0)
+    shorter = evaluate_student(tiny_checkpoint, problems, modes=("stream",), block_size=96)
+    assert shorter["stream"]["tokens_per_problem"] <= 96
+    tokenizer = Tokenizer()
+    rope = GPT(
+        GPTConfig(
+            vocab_size=tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32, block_size=64, position="rope"
+        )
+    )
+    save_checkpoint(tmp_path / "rope", rope, tokenizer)
+    at_64 = evaluate_student(tmp_path / "rope", problems, modes=("stream",))
+    at_512 = evaluate_student(tmp_path / "rope", problems, modes=("stream",), block_size=512)
+    # A random model writes until the block is full: the longer block lets it write more.
+    assert at_64["stream"]["tokens_per_problem"] < at_512["stream"]["tokens_per_problem"]

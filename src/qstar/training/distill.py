@@ -31,6 +31,7 @@ from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import with_block_size
 from qstar.rewards.value_head import ValueHeadScorer
+from qstar.search.checks import check_int
 from qstar.search.registry import run_search
 from qstar.search.scan import ScanTeacherConfig, scan_prompt
 from qstar.search.stream import StreamTeacherConfig, stream_prompt
@@ -352,16 +353,29 @@ def evaluate_student(
     modes: Sequence[str] | None = None,
     search_budget: int = 11,
     on_result: Callable[[str], None] | None = None,
+    block_size: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Accuracy and cost per problem of each mode of :data:`STUDENT_MODES` on ``problems``
     (``qstar`` at ``search_budget`` expansions, value head as its heuristic); ``modes``: default
     those of the format the checkpoint was distilled with (:data:`FORMATS`; ``stream`` when it
-    was not distilled); ``on_result(mode)`` after each problem."""
+    was not distilled); ``on_result(mode)`` after each problem. ``block_size`` reads the model
+    with another context length (a longer written search); only a model with rotary positions
+    can be read beyond the block it was trained with."""
     from qstar.evaluation import evaluate
     from qstar.policy.tinygpt.policy import TinyGPTPolicy
 
     task = get_task(task_name)
     policy = TinyGPTPolicy.load(checkpoint)
+    if block_size is not None:
+        trained, position = policy.model.config.block_size, policy.model.config.position
+        check_int("evaluate_student", "block_size", block_size)
+        if block_size > trained and position != "rope":
+            raise ConfigError(
+                f"{checkpoint} has {position} positions trained up to {trained}: it cannot be read with "
+                f"block_size {block_size} (only rotary positions carry to new places); train it at that "
+                "block instead (qstar train distill --block-size)"
+            )
+        policy.model = with_block_size(policy.model, block_size).eval()
     scorer = ValueHeadScorer(task, policy)
     if modes is None:
         taught = (getattr(policy, "meta", None) or {}).get("distill_config", {}).get("format", "stream")
