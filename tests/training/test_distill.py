@@ -21,6 +21,8 @@ from qstar.training.distill import (
     collect_traces,
     distill,
     evaluate_student,
+    judge_examples,
+    load_records,
     trace_examples,
 )
 
@@ -39,6 +41,28 @@ def test_config_is_validated():
         DistillConfig(format="scan", finish_budget=0)
     with pytest.raises(ConfigError, match="value_threshold"):
         DistillConfig(value_threshold=2.0)
+    with pytest.raises(ConfigError, match="judge_weight must be >= 0"):
+        DistillConfig(judge_weight=-1.0)
+    with pytest.raises(ConfigError, match="judge_weight needs format 'stream'"):
+        DistillConfig(format="scan", judge_weight=1.0)
+
+
+def test_judge_examples_ask_for_back_after_each_valued_state_written_as_a_trace():
+    record = {
+        "prompt": "game24: 1 2 3 4\n" + STREAM_HEADER,
+        "values": [
+            ("game24: 1 2 3 4\n4 * 3 = 12 (left: 1 2 12)\n", 0.75),
+            ("game24: 1 2 3 4\n4 * 3 = 12 (left: 1 2 12)\n12 * 2 = 24 (left: 1 24)\n", 1.2),
+        ],
+    }
+    got = [(e.prompt, e.text, e.target) for e in judge_examples([record])]
+    assert got == [
+        ("game24: 1 2 3 4\nsearch:\n4 * 3 = 12 (left: 1 2 12)\n", "back to:", 0.25),
+        ("game24: 1 2 3 4\nsearch:\n4 * 3 = 12 (left: 1 2 12)\n12 * 2 = 24 (left: 1 24)\n", "back to:", 0.0),
+    ]
+    record["values"] = [("game24: 9 9 9 9\n", 0.5)]
+    with pytest.raises(ConfigError, match="does not start with its problem"):
+        judge_examples([record])
 
 
 def test_examples_keep_distinct_solved_traces_with_eos_and_the_extras():
@@ -97,6 +121,69 @@ def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_
     assert set(report) == {"stream", "qstar"} and report["qstar"]["n"] == 1
     with pytest.raises(ConfigError, match="unknown mode"):
         evaluate_student(tmp_path / "student", problems[:1], modes=("nope",))
+
+
+def test_distill_reuses_saved_traces_and_trains_the_judgement(tiny_checkpoint, tmp_path, capsys):
+    task = get_task("game24")
+    problems = [task.problems("train")[i] for i in (0, 2, 11)]
+    first = distill(
+        tiny_checkpoint,
+        tmp_path / "a",
+        DistillConfig(**TINY),
+        problems=problems,
+        progress=False,
+        log=lambda _: None,
+    )
+    records = load_records(tmp_path / "a", task)
+    config = DistillConfig(**{**TINY, "judge_weight": 1.0})
+    second = distill(
+        tiny_checkpoint,
+        tmp_path / "b",
+        config,
+        problems=problems,
+        progress=False,
+        log=lambda _: None,
+        records=records,
+    )
+    assert second["data"]["traces_solved"] == first["data"]["traces_solved"]
+    assert second["data"]["judge_examples"] == first["data"]["value_examples"] > 0
+    assert "token_loss" in second["train_metrics"] and "token_loss" not in first["train_metrics"]
+    assert (tmp_path / "b" / TRACES_FILE).read_bytes() == (tmp_path / "a" / TRACES_FILE).read_bytes()
+    args = [
+        "train",
+        "distill",
+        "--init",
+        tiny_checkpoint,
+        "--out",
+        str(tmp_path / "c"),
+        "--num-problems",
+        "3",
+    ]
+    args += [
+        "--reuse-traces",
+        str(tmp_path / "a"),
+        "--judge-weight",
+        "0.5",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+    ]
+    assert main([*args, "--eval-problems", "0", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "c" / "distill_summary.json").read_text())
+    assert summary["distill"]["data"]["judge_examples"] > 0
+    assert summary["distill"]["distill_config"]["judge_weight"] == 0.5
+    capsys.readouterr()
+    assert main([*args[:-4], "--reuse-traces", str(tmp_path / "none")]) != 0
+    assert "no teacher traces at" in capsys.readouterr().err
+    with gzip.open(tmp_path / "a" / TRACES_FILE, "rt") as f:
+        saved = [json.loads(line) for line in f]
+    saved[0]["text"] = task.problems("test")[0].text
+    (tmp_path / "held").mkdir()
+    with gzip.open(tmp_path / "held" / TRACES_FILE, "wt") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in saved))
+    with pytest.raises(AssertionError, match="held-out"):
+        load_records(tmp_path / "held", task)
 
 
 def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(

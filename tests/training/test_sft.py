@@ -14,8 +14,10 @@ from qstar.training.sft import (
     IGNORE_INDEX,
     LMExample,
     SFTConfig,
+    TokenExample,
     ValueExample,
     encode_lm_example,
+    encode_token_example,
     encode_value_example,
     loss_fn,
     lr_at,
@@ -131,6 +133,52 @@ def test_losses_equal_the_full_forward_definitions():
     last = values_out.value_logits.gather(1, vb.last_index[:, None]).squeeze(1)
     want = torch.nn.functional.binary_cross_entropy_with_logits(last, vb.targets)
     assert got["value_loss"] == pytest.approx(float(want), rel=1e-5)
+
+
+def test_token_loss_is_the_binary_cross_entropy_of_one_token_probability():
+    model = tiny_model()
+    rows = [
+        encode_token_example(TOK, TokenExample("good 1\n", "back", 0.25), block_size=32),
+        encode_token_example(TOK, TokenExample("bad 22\n", "b", 1.0), block_size=32),
+    ]
+    assert rows[0][2] == rows[1][2] == TOK.encode("b")[0]  # the first token of the text
+    batch = make_value_batch(rows, pad_id=TOK.pad_id)
+    _, got = loss_fn(model, None, None, value_loss_weight=1.0, token_batch=batch, token_loss_weight=2.0)
+    with torch.no_grad():
+        logits = model(batch.input_ids).logits
+    p = torch.softmax(logits[torch.arange(2), batch.last_index], dim=-1)[:, TOK.encode("b")[0]]
+    want = torch.nn.functional.binary_cross_entropy(p, torch.tensor([0.25, 1.0]))
+    assert got["token_loss"] == pytest.approx(float(want), rel=1e-4)
+    assert got["loss"] == pytest.approx(2 * float(want), rel=1e-4)
+
+
+def test_token_examples_teach_a_next_token_probability():
+    """A soft target is learnt as a probability: P("y" after "good") -> 0.8, after "bad" -> 0.1."""
+    data = [
+        TokenExample(f"{w} {n}\n", "y", 0.8 if w == "good" else 0.1)
+        for n in range(6)
+        for w in ("good", "bad")
+    ]
+    model = tiny_model()
+    metrics = train_sft(
+        model,
+        TOK,
+        [],
+        token_examples=data,
+        config=SFTConfig(steps=300, batch_size=12, lr=3e-3),
+        progress=False,
+    )
+    assert "token_loss" in metrics
+    model.eval()
+    with torch.no_grad():
+        for word, want in (("good", 0.8), ("bad", 0.1)):
+            ids = torch.tensor([[TOK.bos_id, *TOK.encode(f"{word} 3\n")]])
+            p = torch.softmax(model(ids).logits[0, -1], dim=-1)[TOK.encode("y")[0]]
+            assert float(p) == pytest.approx(want, abs=0.05)
+    with pytest.raises(ConfigError, match="TokenExample target"):
+        TokenExample("a", "b", 1.5)
+    with pytest.raises(ConfigError, match="text must not be empty"):
+        TokenExample("a", "", 0.5)
 
 
 def test_too_long_example_is_rejected():

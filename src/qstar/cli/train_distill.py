@@ -19,7 +19,7 @@ from qstar.cli.render import stderr, stdout
 from qstar.cli.train import train_group
 from qstar.errors import ConfigError
 from qstar.tasks.registry import get_task
-from qstar.training.distill import DistillConfig, distill, evaluate_student
+from qstar.training.distill import DistillConfig, distill, evaluate_student, load_records
 
 __all__ = ["distill_cmd"]
 
@@ -41,6 +41,7 @@ CONFIG_HELP = {
     "max_picks": "scan: picks before a teacher trace stops unsolved",
     "finish_budget": "scan: the teacher's expansions below each pick",
     "short_lines": "scan: list steps in brief form ('10-4=6: 5 6 6'), not as full step lines",
+    "judge_weight": "stream: weight of the written-judgement loss (P(back) after every state the teacher valued -> 1 - value; 0 = off)",
 }
 
 
@@ -74,6 +75,13 @@ def _config_options(fn: Callable) -> Callable:
     "--eval-problems", type=int, default=100, show_default=True, help="val problems to evaluate on (0 = none)"
 )
 @click.option("--test", "with_test", is_flag=True, help="also evaluate on the whole test split")
+@click.option(
+    "--reuse-traces",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="train on the teacher traces an earlier run saved (its directory or teacher_traces.jsonl.gz) "
+    "instead of running the teacher; --init must be that run's teacher",
+)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: $QSTAR_THREADS or 1)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def distill_cmd(
@@ -83,6 +91,7 @@ def distill_cmd(
     num_problems: int | None,
     eval_problems: int,
     with_test: bool,
+    reuse_traces: Path | None,
     threads: int | None,
     quiet: bool,
     **fields: Any,
@@ -101,6 +110,12 @@ def distill_cmd(
     config = DistillConfig(**fields)
     set_threads(threads)
     problems = task.problems("train")[:num_problems]
+    records = None
+    if reuse_traces is not None:
+        wanted = {p.text for p in problems}
+        records = [r for r in load_records(reuse_traces, task) if r["text"] in wanted]
+        if not records:
+            raise ConfigError(f"{reuse_traces}: no teacher traces of the chosen train problems")
     log = (lambda msg: None) if quiet else (lambda msg: stderr.print(f"[dim]{msg}[/]"))
     command = "qstar " + " ".join(sys.argv[1:])
     card = distill(
@@ -112,6 +127,7 @@ def distill_cmd(
         progress=not quiet,
         log=log,
         meta={"command": command},
+        records=records,
     )
     summary = {"distill": card, "eval": {}}
     splits = ([("val", task.problems("val")[:eval_problems])] if eval_problems else []) + (

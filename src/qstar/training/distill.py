@@ -15,6 +15,12 @@ Two more kinds of examples keep the model's other uses alive (both on by default
 one-step format on every state of a solved trace's answer path (System 1 without search, and
 the priors search reads), and the value head regressed on the values its teacher gave, with
 the verifier's outcome on terminal states (Q* and MCTS read it).
+
+An optional third kind, the written judgement (``judge_weight > 0``, :func:`judge_examples`),
+teaches the decision a trace makes after each step line directly: on every state the teacher
+valued, the student's probability of writing ``back`` next is trained towards ``1 - value``
+(the teacher's value head, or the verifier's outcome on a final state). A trace shows only a
+few such decisions; the teacher values a few dozen states per problem.
 """
 
 from __future__ import annotations
@@ -34,12 +40,12 @@ from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.checks import check_int
 from qstar.search.registry import run_search
 from qstar.search.scan import ScanTeacherConfig, scan_prompt
-from qstar.search.stream import StreamTeacherConfig, stream_prompt
+from qstar.search.stream import STREAM_HEADER, StreamTeacherConfig, stream_prompt
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
 from qstar.training.runs import write_atomic
-from qstar.training.sft import LMExample, SFTConfig, ValueExample, train_sft
+from qstar.training.sft import LMExample, SFTConfig, TokenExample, ValueExample, train_sft
 from qstar.training.workers import Job, Workers, load_policy, unpack_job
 from qstar.types import Budget, Cost, Problem
 
@@ -49,6 +55,8 @@ __all__ = [
     "trace_job",
     "collect_traces",
     "trace_examples",
+    "judge_examples",
+    "load_records",
     "distill",
     "evaluate_student",
 ]
@@ -73,7 +81,9 @@ class DistillConfig:
     ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``: the teacher's knobs
     (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
     teacher run; ``block_size``: the student's context (traces are longer than one step);
-    ``keep_plain``/``keep_values``: the extra examples of the module docstring.
+    ``keep_plain``/``keep_values``: the extra examples of the module docstring;
+    ``judge_weight``: weight of the written-judgement loss (:func:`judge_examples`; 0 = off,
+    stream format only).
 
     ``format``: ``stream`` (Stream of Search, :mod:`qstar.search.stream`) or ``scan`` (a
     written lookahead, :mod:`qstar.search.scan`: every first step judged in writing, then the
@@ -99,6 +109,7 @@ class DistillConfig:
     max_picks: int = 6
     finish_budget: int = 4
     short_lines: bool = True
+    judge_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -125,6 +136,12 @@ class DistillConfig:
             )
         if not (self.teacher_temperature >= 0 and self.lr > 0):
             raise ConfigError("DistillConfig: teacher_temperature must be >= 0 and lr > 0")
+        if not self.judge_weight >= 0:
+            raise ConfigError(f"DistillConfig.judge_weight must be >= 0, got {self.judge_weight!r}")
+        if self.judge_weight > 0 and self.format != "stream":
+            raise ConfigError(
+                "DistillConfig.judge_weight needs format 'stream' (a scan trace has no back lines)"
+            )
 
     def teacher(self) -> StreamTeacherConfig | ScanTeacherConfig:
         """The config of the teacher search (:attr:`teacher_search`)."""
@@ -261,6 +278,23 @@ def trace_examples(
     return lm, values, sizes
 
 
+def judge_examples(records: Sequence[dict[str, Any]]) -> list[TokenExample]:
+    """The written-judgement examples of stream records (module docstring): for every state
+    the teacher valued, the trace so far written straight to it (``search:`` and the step
+    lines of its path), and ``1 - value`` as the target probability of writing ``back`` next.
+    A value prompt is the task's one-step prompt of the state: the problem's header, then the
+    path's step lines; one that does not start with the header is refused."""
+    out: list[TokenExample] = []
+    for record in records:
+        header = record["prompt"][: -len(STREAM_HEADER)]
+        for prompt, value in record["values"]:
+            if not prompt.startswith(header):
+                raise ConfigError(f"value prompt {prompt[:40]!r} does not start with its problem {header!r}")
+            context = record["prompt"] + prompt[len(header) :]
+            out.append(TokenExample(context, "back to:", 1.0 - min(1.0, max(0.0, float(value)))))
+    return out
+
+
 #: The teacher's records (:func:`trace_job`), saved in the student's directory before training.
 TRACES_FILE = "teacher_traces.jsonl.gz"
 
@@ -269,6 +303,23 @@ def _save_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
     """Write the records as gzipped JSON lines, atomically (:func:`~qstar.training.runs.write_atomic`)."""
     lines = "".join(json.dumps(record) + "\n" for record in records)
     write_atomic(path, gzip.compress(lines.encode("utf-8"), mtime=0))
+
+
+def load_records(path: str | Path, task: Task) -> list[dict[str, Any]]:
+    """Teacher records saved by an earlier :func:`distill` (a :data:`TRACES_FILE` or the
+    directory that holds one); a record of a test or val problem is refused."""
+    path = Path(path)
+    path = path / TRACES_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(
+            f"no teacher traces at {path} (expected a {TRACES_FILE} written by qstar train distill)"
+        )
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    bad = [r["text"] for r in records if r["text"] in held_out_texts(task)]
+    if bad:
+        raise AssertionError(f"held-out (test/val) problems reached training: {bad[:5]}")
+    return records
 
 
 def distill(
@@ -281,11 +332,14 @@ def distill(
     progress: bool = True,
     log: Callable[[str], None] = print,
     meta: dict[str, Any] | None = None,
+    records: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Teacher traces from checkpoint ``init`` on ``problems`` (default: the task's train
     split; saved to ``out/``:data:`TRACES_FILE`), fine-tune a copy of it (context grown to
     ``config.block_size``) on them and save it to ``out``. Returns the checkpoint's ``meta``:
-    config, data sizes, teacher cost, training metrics and CPU seconds."""
+    config, data sizes, teacher cost, training metrics and CPU seconds. ``records`` (from
+    :func:`load_records`) reuses an earlier teacher's traces instead of running the teacher;
+    their teacher cost is still reported, as it was spent once."""
     task = get_task(task_name)
     problems = list(task.problems("train") if problems is None else problems)
     if not problems:
@@ -293,11 +347,14 @@ def distill(
     cpu0 = time.process_time()
     from rich.progress import Progress
 
-    with Progress(disable=not progress, transient=True) as bar:
-        job = bar.add_task("teacher traces", total=len(problems))
-        records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
+    if records is None:
+        with Progress(disable=not progress, transient=True) as bar:
+            job = bar.add_task("teacher traces", total=len(problems))
+            records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
     _save_records(Path(out) / TRACES_FILE, records)
     lm, values, sizes = trace_examples(records, config)
+    judged = judge_examples(records) if config.judge_weight > 0 else []
+    sizes["judge_examples"] = len(judged)
     teacher_cost = Cost()
     for record in records:
         teacher_cost.add(Cost.from_json(record["cost"]))
@@ -328,8 +385,9 @@ def distill(
         append_eos=False,
         bucket_by_length=True,
         seed=config.seed,
+        token_loss_weight=config.judge_weight,
     )
-    metrics = train_sft(model, ckpt.tokenizer, lm, values, sft, progress=progress)
+    metrics = train_sft(model, ckpt.tokenizer, lm, values, sft, progress=progress, token_examples=judged)
     card = {
         **(meta or {}),
         "trainer": "distill",

@@ -5,11 +5,14 @@ Two kinds of data train the two heads of :class:`~qstar.policy.tinygpt.model.GPT
 * :class:`LMExample` ``(prompt, completion, weight)``: cross-entropy on the completion tokens
   only (the prompt is context, masked out of the loss), each token weighted by ``weight``;
 * :class:`ValueExample` ``(prompt, target)``: binary cross-entropy between the value head at the
-  last prompt token and ``target`` in [0, 1] (a verifier outcome, a Monte-Carlo value).
+  last prompt token and ``target`` in [0, 1] (a verifier outcome, a Monte-Carlo value);
+* :class:`TokenExample` ``(prompt, text, target)``: binary cross-entropy between the LM head's
+  probability that the next token is the first token of ``text`` and ``target``: a yes/no
+  decision the model writes itself (a written search's ``back``), taught with a soft label.
 
-Each step draws one batch of each kind (the value batch only when there are value examples) and
-minimises ``lm_loss + value_loss_weight * value_loss`` with AdamW, a linear warm-up and a cosine
-decay (as in nanoGPT). The trainer is a handful of functions (encode, make a batch, loss,
+Each step draws one batch of each kind present and minimises ``lm_loss + value_loss_weight *
+value_loss + token_loss_weight * token_loss`` with AdamW, a linear warm-up and a cosine decay
+(as in nanoGPT). The trainer is a handful of functions (encode, make a batch, loss,
 step, evaluate) driven by :func:`train_sft`.
 
 Training is deterministic given ``SFTConfig.seed``: batches come from an explicit
@@ -40,10 +43,12 @@ __all__ = [
     "SFTConfig",
     "LMExample",
     "ValueExample",
+    "TokenExample",
     "LMBatch",
     "ValueBatch",
     "encode_lm_example",
     "encode_value_example",
+    "encode_token_example",
     "make_lm_batch",
     "make_value_batch",
     "lr_at",
@@ -89,6 +94,7 @@ class SFTConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     value_loss_weight: float = 1.0
+    token_loss_weight: float = 1.0
     append_eos: bool = True
     #: Batch LM examples of similar length together (much less padding on mixed-task data).
     bucket_by_length: bool = False
@@ -121,7 +127,7 @@ class SFTConfig:
             _is_number(self.warmup_frac) and 0 <= self.warmup_frac < 1,
             f"SFTConfig.warmup_frac must be in [0, 1), got {self.warmup_frac!r}",
         )
-        for name in ("weight_decay", "grad_clip", "value_loss_weight"):
+        for name in ("weight_decay", "grad_clip", "value_loss_weight", "token_loss_weight"):
             value = getattr(self, name)
             _check(_is_number(value) and value >= 0, f"SFTConfig.{name} must be >= 0, got {value!r}")
         _check(
@@ -171,10 +177,28 @@ class ValueExample:
         )
 
 
+@dataclass(frozen=True)
+class TokenExample:
+    """Train the LM head's probability that the token after ``prompt`` is the first token of
+    ``text`` towards ``target`` in [0, 1] (binary cross-entropy on that one probability)."""
+
+    prompt: str
+    text: str
+    target: float
+
+    def __post_init__(self) -> None:
+        _check(bool(self.text), "TokenExample text must not be empty")
+        _check(
+            _is_number(self.target) and 0 <= self.target <= 1,
+            f"TokenExample target must be in [0, 1], got {self.target!r}",
+        )
+
+
 # (token ids = <bos> prompt completion [<eos>], number of prompt tokens incl. <bos>, weight)
 EncodedLM = tuple[list[int], int, float]
-# (token ids = <bos> prompt, target)
+# (token ids = <bos> prompt, target[, the token whose probability is trained])
 EncodedValue = tuple[list[int], float]
+EncodedToken = tuple[list[int], float, int]
 
 
 @dataclass
@@ -189,6 +213,7 @@ class ValueBatch:
     input_ids: Tensor  # (B, T) right-padded
     last_index: Tensor  # (B,) position of the last prompt token
     targets: Tensor  # (B,)
+    tokens: Tensor | None = None  # (B,) token batches: the token whose probability is trained
 
 
 def encode_lm_example(
@@ -216,6 +241,13 @@ def encode_value_example(tokenizer: Tokenizer, example: ValueExample, *, block_s
     return ids, float(example.target)
 
 
+def encode_token_example(tokenizer: Tokenizer, example: TokenExample, *, block_size: int) -> EncodedToken:
+    ids, target = encode_value_example(
+        tokenizer, ValueExample(example.prompt, example.target), block_size=block_size
+    )
+    return ids, target, tokenizer.encode(example.text)[0]
+
+
 def make_lm_batch(
     examples: Sequence[EncodedLM], *, pad_id: int, device: str | torch.device = "cpu"
 ) -> LMBatch:
@@ -237,16 +269,21 @@ def make_lm_batch(
 
 
 def make_value_batch(
-    examples: Sequence[EncodedValue], *, pad_id: int, device: str | torch.device = "cpu"
+    examples: Sequence[EncodedValue] | Sequence[EncodedToken],
+    *,
+    pad_id: int,
+    device: str | torch.device = "cpu",
 ) -> ValueBatch:
-    """Right-pad encoded value examples; the value is read at each row's last real token."""
-    T = max(len(ids) for ids, _ in examples)
+    """Right-pad encoded value (or token) examples; the value (the token's probability) is read
+    at each row's last real token."""
+    T = max(len(e[0]) for e in examples)
     input_ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
-    for b, (ids, _) in enumerate(examples):
-        input_ids[b, : len(ids)] = torch.tensor(ids)
-    last_index = torch.tensor([len(ids) - 1 for ids, _ in examples])
-    targets = torch.tensor([t for _, t in examples], dtype=torch.float32)
-    return ValueBatch(input_ids.to(device), last_index.to(device), targets.to(device))
+    for b, e in enumerate(examples):
+        input_ids[b, : len(e[0])] = torch.tensor(e[0])
+    last_index = torch.tensor([len(e[0]) - 1 for e in examples])
+    targets = torch.tensor([e[1] for e in examples], dtype=torch.float32)
+    tokens = torch.tensor([e[2] for e in examples]).to(device) if len(examples[0]) == 3 else None
+    return ValueBatch(input_ids.to(device), last_index.to(device), targets.to(device), tokens)
 
 
 def lr_at(step: int, total_steps: int, config: SFTConfig) -> float:
@@ -277,13 +314,30 @@ def _value_loss_sum(model: GPT, batch: ValueBatch) -> Tensor:
     return F.binary_cross_entropy_with_logits(value_logits, batch.targets, reduction="sum")
 
 
+def _token_loss_sum(model: GPT, batch: ValueBatch) -> Tensor:
+    assert batch.tokens is not None
+    hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
+    last = hidden[torch.arange(len(hidden)), batch.last_index]  # (B, C)
+    logp = F.log_softmax(model.lm_head(last).float(), dim=-1)[torch.arange(len(last)), batch.tokens]
+    log_not = torch.log(-torch.expm1(logp.clamp(max=-1e-7)))  # log(1 - p), stable near p = 1
+    return -(batch.targets * logp + (1 - batch.targets) * log_not).sum()
+
+
 def loss_fn(
-    model: GPT, lm_batch: LMBatch | None, value_batch: ValueBatch | None, *, value_loss_weight: float
+    model: GPT,
+    lm_batch: LMBatch | None,
+    value_batch: ValueBatch | None,
+    *,
+    value_loss_weight: float,
+    token_batch: ValueBatch | None = None,
+    token_loss_weight: float = 1.0,
 ) -> tuple[Tensor, dict[str, float]]:
-    """``lm_loss + value_loss_weight * value_loss`` and its parts as floats.
+    """``lm_loss + value_loss_weight * value_loss + token_loss_weight * token_loss`` and its
+    parts as floats.
 
     ``lm_loss`` is the weight-averaged cross-entropy per completion token; ``value_loss`` the
-    mean binary cross-entropy of the value head (computed from logits for stability).
+    mean binary cross-entropy of the value head (computed from logits for stability);
+    ``token_loss`` the mean binary cross-entropy of the token probabilities of ``token_batch``.
     """
     device = next(model.parameters()).device
     loss = torch.zeros((), device=device)
@@ -297,6 +351,10 @@ def loss_fn(
         value_loss = _value_loss_sum(model, value_batch) / len(value_batch.targets)
         loss = loss + value_loss_weight * value_loss
         metrics["value_loss"] = value_loss.item()
+    if token_batch is not None:
+        token_loss = _token_loss_sum(model, token_batch) / len(token_batch.targets)
+        loss = loss + token_loss_weight * token_loss
+        metrics["token_loss"] = token_loss.item()
     metrics["loss"] = loss.item()
     return loss, metrics
 
@@ -310,12 +368,21 @@ def train_step(
     lr: float,
     grad_clip: float,
     value_loss_weight: float,
+    token_batch: ValueBatch | None = None,
+    token_loss_weight: float = 1.0,
 ) -> dict[str, float]:
     """One optimizer step at learning rate ``lr``; returns the losses and the gradient norm."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss, metrics = loss_fn(model, lm_batch, value_batch, value_loss_weight=value_loss_weight)
+    loss, metrics = loss_fn(
+        model,
+        lm_batch,
+        value_batch,
+        value_loss_weight=value_loss_weight,
+        token_batch=token_batch,
+        token_loss_weight=token_loss_weight,
+    )
     loss.backward()
     if grad_clip > 0:
         metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
@@ -408,6 +475,7 @@ def train_sft(
     progress: bool = True,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    token_examples: Sequence[TokenExample] = (),
 ) -> dict[str, float]:
     """Fine-tune ``model`` in place; return the final metrics.
 
@@ -421,8 +489,8 @@ def train_sft(
     """
     if config is None:
         raise ConfigError("train_sft needs an SFTConfig (e.g. SFTConfig(steps=1000))")
-    if not lm_examples and not value_examples:
-        raise ConfigError("train_sft needs at least one LM example or value example")
+    if not lm_examples and not value_examples and not token_examples:
+        raise ConfigError("train_sft needs at least one LM, value or token example")
     if model.config.vocab_size != tokenizer.vocab_size:
         raise ConfigError(
             f"model vocab_size {model.config.vocab_size} != tokenizer vocab_size {tokenizer.vocab_size}"
@@ -432,6 +500,7 @@ def train_sft(
         encode_lm_example(tokenizer, e, block_size=block, append_eos=config.append_eos) for e in lm_examples
     ]
     value_data = [encode_value_example(tokenizer, e, block_size=block) for e in value_examples]
+    token_data = [encode_token_example(tokenizer, e, block_size=block) for e in token_examples]
     val_lm_data = [
         encode_lm_example(tokenizer, e, block_size=block, append_eos=config.append_eos)
         for e in val_lm_examples
@@ -450,12 +519,13 @@ def train_sft(
         total_steps = config.steps
     else:
         assert config.epochs is not None
-        total_steps = config.epochs * math.ceil(len(lm_data or value_data) / bs)
+        total_steps = config.epochs * math.ceil(len(lm_data or value_data or token_data) / bs)
 
     generator = torch.Generator().manual_seed(config.seed)
     lengths = [len(ids) for ids, _, _ in lm_data] if config.bucket_by_length else None
     lm_batches = _index_batches(len(lm_data), bs, generator, lengths) if lm_data else None
     value_batches = _index_batches(len(value_data), bs, generator) if value_data else None
+    token_batches = _index_batches(len(token_data), bs, generator) if token_data else None
     was_training = model.training
     model.to(device).train()
     optimizer = _make_optimizer(model, config)
@@ -476,7 +546,7 @@ def train_sft(
             torch.manual_seed(config.seed)  # dropout only; restored when fork_rng exits
             task = bar.add_task("sft", total=total_steps, metrics="")
             for step in range(total_steps):
-                lm_batch = value_batch = None
+                lm_batch = value_batch = token_batch = None
                 if lm_batches is not None:
                     chosen = [lm_data[i] for i in next(lm_batches)]
                     lm_batch = make_lm_batch(chosen, pad_id=pad, device=device)
@@ -485,6 +555,10 @@ def train_sft(
                     chosen_v = [value_data[i] for i in next(value_batches)]
                     value_batch = make_value_batch(chosen_v, pad_id=pad, device=device)
                     num_tokens += int(value_batch.input_ids.numel())
+                if token_batches is not None:
+                    chosen_t = [token_data[i] for i in next(token_batches)]
+                    token_batch = make_value_batch(chosen_t, pad_id=pad, device=device)
+                    num_tokens += int(token_batch.input_ids.numel())
                 metrics = train_step(
                     model,
                     optimizer,
@@ -493,6 +567,8 @@ def train_sft(
                     lr=lr_at(step, total_steps, config),
                     grad_clip=config.grad_clip,
                     value_loss_weight=config.value_loss_weight,
+                    token_batch=token_batch,
+                    token_loss_weight=config.token_loss_weight,
                 )
                 for key, value in metrics.items():
                     window.setdefault(key, []).append(value)
