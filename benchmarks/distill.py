@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], help="NAME=DIR: another checkpoint to evaluate")
     p.add_argument("--json", default=None, help="output file (default benchmarks/results/distill.json)")
     p.add_argument(
+        "--student-modes",
+        default=None,
+        help="comma-separated modes of evaluate_student for the student (default: its format's)",
+    )
+    p.add_argument(
         "--eval-block-size",
         type=int,
         default=None,
@@ -73,7 +78,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for split in args.splits.split(","):
         problems = task.problems(split)[: args.limit]
         results["teacher"][split] = evaluate_student(init, problems, modes=("greedy", "qstar"))
-        results["student"][split] = evaluate_student(out, problems, block_size=args.eval_block_size)
+        modes = args.student_modes.split(",") if args.student_modes else None
+        results["student"][split] = evaluate_student(
+            out, problems, modes=modes, block_size=args.eval_block_size
+        )
         for name, path in others.items():
             results[name][split] = evaluate_student(path, problems, modes=("greedy", "qstar"))
         for who in results:
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "init": str(init),
         "student": str(out),
         "eval_block_size": args.eval_block_size,
+        "student_modes": args.student_modes,
         "compare": others,
         "distill": card,
         "results": results,

@@ -135,3 +135,6 @@ def test_solve_with_stream_prints_the_search_the_model_wrote(capsys, tiny_checkp
                        "--lines", "legal")  # fmt: skip
     assert code in (0, 1) and "search written by the model:" in out and "its answer path:" in out
     assert "back to:" in out or "= " in out
+    code, out, _ = run(capsys, "solve", "4 9 10 13", "--model", tiny_checkpoint, "--search", "stream",
+                       "--lines", "legal", "--back", "mass")  # fmt: skip
+    assert code in (0, 1) and "search written by the model:" in out

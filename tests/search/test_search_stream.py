@@ -192,6 +192,23 @@ def test_legal_lines_mode_writes_the_models_favourite_legal_line_and_never_repea
     assert result.cost.model_calls == 7  # 5 lines scored, 2 next-token checks at final states
 
 
+def test_back_by_mass_goes_back_only_when_back_outweighs_all_step_lines_together():
+    # back (-1.0) beats each step line (-1.4, -1.5) but not both together (log(e^-1.4 + e^-1.5)).
+    prefer = {"*3": -1.4, "+1": -1.5}
+
+    def run(back):
+        policy = MockPolicy(scores=lambda _p, c: prefer.get(c.strip(), -1.0))
+        config = StreamConfig(lines="legal", back=back, max_new_tokens=100)
+        return stream(TASK.problem(10), TASK, policy, config=config)
+
+    assert run("line").info["trace"].startswith("*3\nback to: start\n+1\nback to: start")
+    assert run("mass").info["trace"] == "*3\n*3\n*3"  # the mock answers at the first final state
+    prefer.update({"*3": -2.0, "+1": -2.1})  # now back outweighs both together
+    assert run("mass").info["trace"].startswith("*3\nback to: start")
+    with pytest.raises(ConfigError, match="back must be"):
+        StreamConfig(lines="legal", back="sum")
+
+
 def test_legal_lines_mode_stops_unfinished_at_the_token_limit_and_needs_enumerable_steps():
     policy = MockPolicy(generations=lambda prompt: ["more"])
     result = stream(TASK.problem(10), TASK, policy, config=StreamConfig(lines="legal", max_new_tokens=3))

@@ -28,6 +28,11 @@ KNOB_FLAGS: dict[str, tuple[str, type, str]] = {
     "batch_size": ("batch_size", int, "leaves evaluated per batched model call (mcts, qstar)"),
     "value_threshold": ("value_threshold", float, "prune states valued below this (tot_dfs, stream_teacher)"),
     "lines": ("lines", str, "stream: 'free' (token by token) or 'legal' (one legal line at a time)"),
+    "back": (
+        "back",
+        str,
+        "stream, legal lines: 'line' (back against each step line) or 'mass' (against all)",
+    ),
 }
 
 

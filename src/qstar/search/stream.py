@@ -206,15 +206,21 @@ class StreamConfig:
     scores highest among the legal steps of the current state and the ``back`` line, and ends
     where the model's next token after a final state is ``<eos>``: the trace's choices stay the
     model's, its arithmetic cannot slip (the System 1 "legal steps only" of the loop's
-    reports)."""
+    reports). ``back`` (legal lines only) is how going back competes with the step lines:
+    ``"line"``, the ``back`` line against each step line, the highest wins; ``"mass"``, against
+    all legal step lines together (back when the model would rather go back than write any
+    step, the teacher's rule when ``P(back)`` was taught as ``1 - value``; then the best step)."""
 
     max_new_tokens: int | None = None
     lines: str = "free"
+    back: str = "line"
 
     def __post_init__(self) -> None:
         check_int("stream", "max_new_tokens", self.max_new_tokens, allow_none=True)
         if self.lines not in ("free", "legal"):
             raise ConfigError(f"stream: lines must be 'free' or 'legal', got {self.lines!r}")
+        if self.back not in ("line", "mass"):
+            raise ConfigError(f"stream: back must be 'line' or 'mass', got {self.back!r}")
 
 
 def enter_line(tree: Tree, task: Task, parent: int, text: str) -> int | None:
@@ -309,7 +315,7 @@ def stream(
     limit = token_limit(policy, prompt, config.max_new_tokens, 512)
     before = policy.usage.snapshot()
     if config.lines == "legal":
-        text, finished = _legal_lines(task, problem, policy, prompt, limit)
+        text, finished = _legal_lines(task, problem, policy, prompt, limit, by_mass=config.back == "mass")
     else:
         gen = policy.generate([prompt], num_samples=1, temperature=0.0, max_new_tokens=limit, stop=())[0][0]
         text, finished = gen.text, gen.finished
@@ -322,9 +328,12 @@ def stream(
     return make_result(tree, task, node if node is not None and finished else 0, meter.tick(), info=info)
 
 
-def _legal_lines(task: Task, problem: Problem, policy: Policy, prompt: str, limit: int) -> tuple[str, bool]:
+def _legal_lines(
+    task: Task, problem: Problem, policy: Policy, prompt: str, limit: int, *, by_mass: bool = False
+) -> tuple[str, bool]:
     """The ``lines="legal"`` decode of :func:`stream`: ``(trace, finished)``. A step already
-    tried from the current state is not offered again (a depth-first trace never repeats one)."""
+    tried from the current state is not offered again (a depth-first trace never repeats one).
+    ``by_mass``: the ``back="mass"`` rule of :class:`StreamConfig`."""
     tokenizer = getattr(policy, "tokenizer", None)
 
     def size(text: str) -> int:
@@ -355,8 +364,11 @@ def _legal_lines(task: Task, problem: Problem, policy: Policy, prompt: str, limi
             return text, True
         if spent + max(size(c) for c in choices) + 1 > limit:
             return text, False
-        scores = policy.score([context], [[c + "\n" for c in choices]])[0]
+        scores = np.asarray(policy.score([context], [[c + "\n" for c in choices]])[0], dtype=float)
         line = choices[int(np.argmax(scores))]
+        if by_mass and back is not None and len(choices) > 1:
+            steps_mass = np.logaddexp.reduce(scores[:-1])  # the back line is the last choice
+            line = back if scores[-1] > steps_mass else choices[int(np.argmax(scores[:-1]))]
         spent += size(line) + (1 if lines else 0)
         lines.append(line)
         if line == back:

@@ -62,9 +62,12 @@ __all__ = [
 ]
 
 #: What :func:`evaluate_student` measures: System 1 with search in context (one greedy decode
-#: of a trace; ``stream_legal``: the same, one legal line at a time; ``scan``: one greedy decode
+#: of a trace; ``stream_legal``: the same, one legal line at a time; ``stream_legal_mass``: that,
+#: going back only when ``back`` outweighs all step lines together; ``scan``: one greedy decode
 #: of a written lookahead), System 1 without it (greedy, one step per line) and System 2 (Q*).
-STUDENT_MODES = ("stream", "stream_legal", "scan", "greedy", "qstar")
+STUDENT_MODES = ("stream", "stream_legal", "stream_legal_mass", "scan", "greedy", "qstar")
+#: The stream knobs of the ``stream_legal*`` modes.
+_STREAM_KNOBS = {"stream_legal": {"lines": "legal"}, "stream_legal_mass": {"lines": "legal", "back": "mass"}}
 #: The trace formats a student can be taught: the teacher search that writes each, its prompt,
 #: and the modes :func:`evaluate_student` measures by default for a student of that format.
 FORMATS = {
@@ -449,9 +452,9 @@ def evaluate_student(
             task,
             policy,
             scorer if mode == "qstar" else None,
-            search="stream" if mode == "stream_legal" else mode,
+            search="stream" if mode in _STREAM_KNOBS else mode,
             budget=budget,
-            knobs={"lines": "legal"} if mode == "stream_legal" else None,
+            knobs=_STREAM_KNOBS.get(mode),
             on_result=None if on_result is None else (lambda _r, m=mode: on_result(m)),
         )
         n = max(1, report.n)
