@@ -6,7 +6,7 @@ A diagnostic of issue 6, not a training method: the exhaustive oracle
 (:func:`qstar.tasks.numbers_oracle.solvable_from`) labels states *alive* (24 can still be
 reached) or *dead*, only to score what a model wrote. For each checkpoint, split (first
 ``--limit`` puzzles) and decode mode of :func:`qstar.search.stream.stream` (``free`` token by
-token, ``legal`` one legal line at a time):
+token, ``legal`` one legal line at a time, ``legal_mass`` the same going back by mass):
 
 - accuracy, tokens per puzzle and how each trace ended: ``answered`` (right or ``wrong``),
   ``unfinished`` (the context filled up first) or ``no_answer`` (the last line was no step);
@@ -38,7 +38,13 @@ from qstar.tasks.registry import get_task
 from qstar.types import Problem
 
 SPLITS = ("train", "val", "test")
-MODES = ("free", "legal")
+MODES = ("free", "legal", "legal_mass")
+#: Decode mode -> StreamConfig knobs (``legal_mass``: legal lines, back by mass).
+_KNOBS = {
+    "free": {"lines": "free"},
+    "legal": {"lines": "legal"},
+    "legal_mass": {"lines": "legal", "back": "mass"},
+}
 CALLS = ("enter_alive", "back_dead", "back_alive", "enter_dead")
 
 
@@ -95,7 +101,7 @@ def measure(model: str, limit: int, splits: list[str], modes: list[str], *, quie
             rows = []
             with progress(len(problems), f"{model} {split} {mode}", quiet=quiet) as bar:
                 for problem in problems:
-                    result = stream(problem, task, policy, config=StreamConfig(lines=mode))
+                    result = stream(problem, task, policy, config=StreamConfig(**_KNOBS[mode]))
                     calls, illegal = judge_trace(task, problem, result.info["trace"])
                     solved = result.answer is not None and task.verify(problem, result.answer).ok
                     rows.append(
