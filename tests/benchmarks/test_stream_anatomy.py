@@ -64,5 +64,5 @@ def test_smoke_on_a_tiny_model(tiny_checkpoint, tmp_path):
         ["--model", tiny_checkpoint, "--limit", "2", "--splits", "val", "--quiet", "--out", str(out)]
     )
     row = json.loads(out.read_text())["results"][tiny_checkpoint]["val"]
-    assert set(row) == {"free", "legal"}
+    assert set(row) == {"free", "legal", "legal_mass"}
     assert all(r["n"] == 2 and sum(r["ends"].values()) == 2 for r in row.values())
