@@ -8,9 +8,9 @@
 #            and Q* at 11 expansions on the whole val and test splits) and
 #            benchmarks.generalization (first 100 of train / val / test).
 # No oracle solution enters either stage. Every knob has the shipped value as its default:
-#   NAME=my-recipe ROUNDS=12 TRACES=4 STEPS=2000 BLOCK=1536 bash benchmarks/scripts/default_recipe.sh
-# The shipped run took 33.8 + 21.8 = 55.6 training CPU-minutes on one core of the 2-core dev box
-# (ROUNDS=6: 20.4 + 19.4), plus about 20 for the measurements.
+#   NAME=my-recipe ROUNDS=12 TRACES=4 STEPS=2000 BLOCK=1536 TEMPERATURE=0.5 bash benchmarks/scripts/default_recipe.sh
+# The shipped run took 33.8 + 19.3 = 53.1 training CPU-minutes on one core of the 2-core dev box
+# (with TEMPERATURE=1.5, the default before it: 33.8 + 21.8), plus about 20 for the measurements.
 # Results: runs/$NAME-stage1/, runs/$NAME/ and benchmarks/results/$NAME-*.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +20,7 @@ ROUNDS=${ROUNDS:-12}
 TRACES=${TRACES:-4}
 STEPS=${STEPS:-2000}
 BLOCK=${BLOCK:-1536}
+TEMPERATURE=${TEMPERATURE:-0.5}
 SEED=${SEED:-0}
 BIN=${BIN:-.venv/bin}
 
@@ -28,7 +29,7 @@ BIN=${BIN:-.venv/bin}
     --position rope --seed "$SEED" --test --runs-dir "$RUNS" --name "$NAME-stage1"
 stage1="$RUNS/$NAME-stage1/checkpoints/$(printf 'round-%04d' "$ROUNDS")"
 "$BIN/qstar" train distill --init "$stage1" --out "$RUNS/$NAME" --traces-per-problem "$TRACES" \
-    --steps "$STEPS" --block-size "$BLOCK" --seed "$SEED" --eval-problems 0
+    --steps "$STEPS" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" --seed "$SEED" --eval-problems 0
 "$BIN/python" -m benchmarks.distill --init "$stage1" --out "$RUNS/$NAME" --report-only \
     --json "benchmarks/results/$NAME-distill.json"
 "$BIN/python" -m benchmarks.generalization --model "$RUNS/$NAME" --model "$stage1" \
