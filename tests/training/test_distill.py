@@ -97,17 +97,18 @@ def test_held_out_problems_are_refused(tiny_checkpoint):
         collect_traces(task, task.problems("test")[:1], tiny_checkpoint, DistillConfig(**TINY))
 
 
+def distill_three(checkpoint, out, config=None, **kwargs):
+    """``distill`` on three train puzzles with the TINY settings (or ``config``), quietly."""
+    problems = [get_task("game24").problems("train")[i] for i in (0, 2, 11)]
+    config = config or DistillConfig(**TINY)
+    return distill(
+        checkpoint, out, config, problems=problems, progress=False, log=lambda _: None, **kwargs
+    ), problems
+
+
 def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_path):
     task = get_task("game24")
-    problems = [task.problems("train")[i] for i in (0, 2, 11)]
-    card = distill(
-        tiny_checkpoint,
-        tmp_path / "student",
-        DistillConfig(**TINY),
-        problems=problems,
-        progress=False,
-        log=lambda _: None,
-    )
+    card, problems = distill_three(tiny_checkpoint, tmp_path / "student")
     assert card["data"]["problems"] == 3 and card["data"]["traces_solved"] >= 1
     assert card["teacher_cost"]["expansions"] > 0 and card["cpu_seconds"] > 0
     ckpt = load_checkpoint(tmp_path / "student")
@@ -125,26 +126,10 @@ def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_
 
 def test_distill_reuses_saved_traces_and_trains_the_judgement(tiny_checkpoint, tmp_path, capsys):
     task = get_task("game24")
-    problems = [task.problems("train")[i] for i in (0, 2, 11)]
-    first = distill(
-        tiny_checkpoint,
-        tmp_path / "a",
-        DistillConfig(**TINY),
-        problems=problems,
-        progress=False,
-        log=lambda _: None,
-    )
+    first, _ = distill_three(tiny_checkpoint, tmp_path / "a")
     records = load_records(tmp_path / "a", task)
     config = DistillConfig(**{**TINY, "judge_weight": 1.0})
-    second = distill(
-        tiny_checkpoint,
-        tmp_path / "b",
-        config,
-        problems=problems,
-        progress=False,
-        log=lambda _: None,
-        records=records,
-    )
+    second, _ = distill_three(tiny_checkpoint, tmp_path / "b", config, records=records)
     assert second["data"]["traces_solved"] == first["data"]["traces_solved"]
     assert second["data"]["judge_examples"] == first["data"]["value_examples"] > 0
     assert "token_loss" in second["train_metrics"] and "token_loss" not in first["train_metrics"]
