@@ -134,6 +134,8 @@ def test_distill_reuses_saved_traces_and_trains_the_judgement(tiny_checkpoint, t
     assert second["data"]["judge_examples"] == first["data"]["value_examples"] > 0
     assert "token_loss" in second["train_metrics"] and "token_loss" not in first["train_metrics"]
     assert (tmp_path / "b" / TRACES_FILE).read_bytes() == (tmp_path / "a" / TRACES_FILE).read_bytes()
+    with pytest.raises(ConfigError, match="not written in the 'scan' format"):
+        distill_three(tiny_checkpoint, tmp_path / "c", DistillConfig(format="scan"), records=records)
     args = [
         "train",
         "distill",

@@ -350,7 +350,14 @@ def distill(
     cpu0 = time.process_time()
     from rich.progress import Progress
 
-    if records is None:
+    if records is not None:
+        prompt_of = _PROMPTS[config.teacher_search]
+        odd = [r["text"] for r in records if r["prompt"] != prompt_of(task, task.parse_problem(r["text"]))]
+        if odd:
+            raise ConfigError(
+                f"saved traces of {odd[:3]} were not written in the {config.format!r} format (--format)"
+            )
+    else:
         with Progress(disable=not progress, transient=True) as bar:
             job = bar.add_task("teacher traces", total=len(problems))
             records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
