@@ -319,9 +319,7 @@ def load_records(path: str | Path, task: Task) -> list[dict[str, Any]]:
         )
     with gzip.open(path, "rt", encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]
-    bad = [r["text"] for r in records if r["text"] in held_out_texts(task)]
-    if bad:
-        raise AssertionError(f"held-out (test/val) problems reached training: {bad[:5]}")
+    check_not_held_out([task.parse_problem(r["text"]) for r in records], held_out_texts(task))
     return records
 
 

@@ -307,17 +307,20 @@ def _lm_loss_sums(model: GPT, batch: LMBatch) -> tuple[Tensor, Tensor]:
     return (token_loss * token_weight).sum(), token_weight.sum()
 
 
-def _value_loss_sum(model: GPT, batch: ValueBatch) -> Tensor:
+def _last_hidden(model: GPT, batch: ValueBatch) -> Tensor:
+    """The trunk's output at each row's last prompt token: (B, C)."""
     hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
-    last = hidden[torch.arange(len(hidden)), batch.last_index]  # (B, C)
-    value_logits = model.value_head(last).squeeze(-1)  # (B,)
+    return hidden[torch.arange(len(hidden)), batch.last_index]
+
+
+def _value_loss_sum(model: GPT, batch: ValueBatch) -> Tensor:
+    value_logits = model.value_head(_last_hidden(model, batch)).squeeze(-1)  # (B,)
     return F.binary_cross_entropy_with_logits(value_logits, batch.targets, reduction="sum")
 
 
 def _token_loss_sum(model: GPT, batch: ValueBatch) -> Tensor:
     assert batch.tokens is not None
-    hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
-    last = hidden[torch.arange(len(hidden)), batch.last_index]  # (B, C)
+    last = _last_hidden(model, batch)
     logp = F.log_softmax(model.lm_head(last).float(), dim=-1)[torch.arange(len(last)), batch.tokens]
     log_not = torch.log(-torch.expm1(logp.clamp(max=-1e-7)))  # log(1 - p), stable near p = 1
     return -(batch.targets * logp + (1 - batch.targets) * log_not).sum()
