@@ -217,3 +217,38 @@ def test_legal_lines_mode_stops_unfinished_at_the_token_limit_and_needs_enumerab
         stream(TASK.problem(10), ToyTask(enumerable=False), policy, config=StreamConfig(lines="legal"))
     with pytest.raises(ConfigError, match="lines"):
         StreamConfig(lines="beam")
+
+
+def test_sampled_legal_lines_draw_each_line_by_the_models_probability_reproducibly():
+    prefer = {"*3": -0.1, "+1": -1.0}
+    policy = MockPolicy(scores=lambda _p, c: prefer.get(c.strip(), -5.0))
+
+    def first_line(seed, temperature):
+        config = StreamConfig(lines="legal", max_new_tokens=100, temperature=temperature)
+        return stream(TASK.problem(10), TASK, policy, config=config, rng=seed).info["trace"].split("\n")[0]
+
+    hot = [first_line(seed, 1.0) for seed in range(300)]
+    assert hot == [first_line(seed, 1.0) for seed in range(300)]
+    expected = math.exp(-0.1) / (math.exp(-0.1) + math.exp(-1.0))  # 0.71
+    assert abs(hot.count("*3") / 300 - expected) < 0.08
+    assert [first_line(seed, 0.05) for seed in range(50)] == ["*3"] * 50  # cold: nearly greedy
+    with pytest.raises(ConfigError, match="temperature"):
+        StreamConfig(temperature=-0.5)
+
+
+def test_sampled_free_stream_passes_its_temperature_and_a_seed_from_the_rng():
+    calls = []
+
+    class Spy(MockPolicy):
+        def generate(self, prompts, **kw):
+            calls.append((kw["temperature"], kw["seed"]))
+            return super().generate(prompts, **kw)
+
+    policy = Spy(generations={stream_prompt(TASK, TASK.problem(10)): ["*3", "+1"]})
+    for rng in (3, 3, 4):
+        stream(
+            TASK.problem(10), TASK, policy, config=StreamConfig(temperature=0.8, max_new_tokens=9), rng=rng
+        )
+    stream(TASK.problem(10), TASK, policy, config=StreamConfig(max_new_tokens=9), rng=3)
+    assert [t for t, _ in calls] == [0.8, 0.8, 0.8, 0.0]
+    assert calls[0][1] == calls[1][1] != calls[2][1] and calls[3][1] is None

@@ -13,7 +13,7 @@ from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import GPT, GPTConfig
 from qstar.policy.tinygpt.policy import TinyGPTPolicy
 from qstar.policy.tinygpt.tokenizer import Tokenizer
-from qstar.search.stream import STREAM_HEADER, stream
+from qstar.search.stream import STREAM_HEADER, parse_trace, stream, stream_prompt
 from qstar.tasks.registry import get_task
 from qstar.training.distill import (
     TRACES_FILE,
@@ -45,6 +45,12 @@ def test_config_is_validated():
         DistillConfig(judge_weight=-1.0)
     with pytest.raises(ConfigError, match="judge_weight needs format 'stream'"):
         DistillConfig(format="scan", judge_weight=1.0)
+    with pytest.raises(ConfigError, match="teacher must be 'search' or 'self'"):
+        DistillConfig(teacher="student")
+    with pytest.raises(ConfigError, match="needs format 'stream'"):
+        DistillConfig(teacher="self", format="scan")
+    with pytest.raises(ConfigError, match="same trace every time"):
+        DistillConfig(teacher="self", teacher_temperature=0.0, traces_per_problem=2)
 
 
 def test_judge_examples_ask_for_back_after_each_valued_state_written_as_a_trace():
@@ -171,6 +177,42 @@ def test_distill_reuses_saved_traces_and_trains_the_judgement(tiny_checkpoint, t
         f.write("".join(json.dumps(r) + "\n" for r in saved))
     with pytest.raises(AssertionError, match="held-out"):
         load_records(tmp_path / "held", task)
+
+
+def test_self_teacher_samples_its_own_legal_streams_and_mixes_in_earlier_traces(tiny_checkpoint, tmp_path):
+    task = get_task("game24")
+    first, problems = distill_three(tiny_checkpoint, tmp_path / "a")
+    config = DistillConfig(**{**TINY, "teacher": "self"})
+    records = collect_traces(task, problems, tiny_checkpoint, config)
+    again = collect_traces(task, problems, tiny_checkpoint, config)
+    assert [r["traces"] for r in records] == [r["traces"] for r in again]
+    assert [r["prompt"] for r in records] == [stream_prompt(task, p) for p in problems]
+    for record, problem in zip(records, problems, strict=True):
+        assert len(record["traces"]) == 2 and record["cost"]["model_calls"] > 2
+        for trace in record["traces"]:  # one legal line at a time: nothing to misread
+            assert parse_trace(task, problem, trace["trace"])[1]["bad_lines"] == 0
+    assert any(r["traces"][0]["trace"] != r["traces"][1]["trace"] for r in records)  # sampled
+    earlier = load_records(tmp_path / "a", task)
+    card, _ = distill_three(tiny_checkpoint, tmp_path / "b", config, mixed=earlier)
+    assert card["distill_config"]["teacher"] == "self" and card["data"]["traces"] == 6
+    assert card["data"]["mixed"]["traces_solved"] == first["data"]["traces_solved"]
+    assert card["data"]["mixed"]["value_examples"] == first["data"]["value_examples"]
+    with pytest.raises(ConfigError, match="not written in the 'scan' format"):
+        distill_three(tiny_checkpoint, tmp_path / "c", DistillConfig(format="scan"), mixed=earlier)
+    args = [
+        "train",
+        "distill",
+        "--init",
+        tiny_checkpoint,
+        "--out",
+        str(tmp_path / "d"),
+        "--num-problems",
+        "2",
+    ]
+    args += ["--teacher", "self", "--mix-traces", str(tmp_path / "a"), "--mix-traces", str(tmp_path / "b")]
+    assert main([*args, "--steps", "2", "--batch-size", "4", "--eval-problems", "0", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "d" / "distill_summary.json").read_text())
+    assert summary["distill"]["data"]["mixed"]["problems"] == 6
 
 
 def test_scan_format_writes_one_scan_per_problem_and_evaluates_the_scan_student(

@@ -28,7 +28,8 @@ _DEFAULT = DistillConfig()
 CONFIG_HELP = {
     "format": "trace format: 'stream' (Stream of Search) or 'scan' (every first step judged in writing, then the best picked)",
     "traces_per_problem": "teacher runs per train puzzle (stream; a scan teacher is deterministic: 1)",
-    "teacher_temperature": "Gumbel noise on the prior that orders the teacher's children (more = more dead ends)",
+    "teacher_temperature": "search teacher: Gumbel noise on the prior that orders its children (more = more dead ends); "
+    "self teacher: the temperature its lines are sampled at",
     "value_threshold": "the teacher enters children valued >= this",
     "explore": "probability that the teacher enters a child its value head judged dead",
     "max_lines": "most step lines in one teacher trace",
@@ -41,6 +42,8 @@ CONFIG_HELP = {
     "max_picks": "scan: picks before a teacher trace stops unsolved",
     "finish_budget": "scan: the teacher's expansions below each pick",
     "short_lines": "scan: list steps in brief form ('10-4=6: 5 6 6'), not as full step lines",
+    "teacher": "who writes the traces: 'search' (the format's teacher search) or 'self' (stream: the --init "
+    "model writes its own, legal lines sampled at --teacher-temperature; the verified ones kept, STaR)",
     "judge_weight": "stream: weight of the written-judgement loss (P(back) after every state the teacher valued -> 1 - value; 0 = off)",
 }
 
@@ -82,6 +85,13 @@ def _config_options(fn: Callable) -> Callable:
     help="train on the teacher traces an earlier run saved (its directory or teacher_traces.jsonl.gz) "
     "instead of running the teacher; --init must be that run's teacher",
 )
+@click.option(
+    "--mix-traces",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="also train on the traces an earlier run saved (its directory or teacher_traces.jsonl.gz; "
+    "repeatable), e.g. the first teacher's on a STaR pass",
+)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: $QSTAR_THREADS or 1)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def distill_cmd(
@@ -92,6 +102,7 @@ def distill_cmd(
     eval_problems: int,
     with_test: bool,
     reuse_traces: Path | None,
+    mix_traces: tuple[Path, ...],
     threads: int | None,
     quiet: bool,
     **fields: Any,
@@ -116,6 +127,7 @@ def distill_cmd(
         records = [r for r in load_records(reuse_traces, task) if r["text"] in wanted]
         if not records:
             raise ConfigError(f"{reuse_traces}: no teacher traces of the chosen train problems")
+    mixed = [record for path in mix_traces for record in load_records(path, task)]
     log = (lambda msg: None) if quiet else (lambda msg: stderr.print(f"[dim]{msg}[/]"))
     command = "qstar " + " ".join(sys.argv[1:])
     card = distill(
@@ -128,6 +140,7 @@ def distill_cmd(
         log=log,
         meta={"command": command},
         records=records,
+        mixed=mixed,
     )
     summary = {"distill": card, "eval": {}}
     splits = ([("val", task.problems("val")[:eval_problems])] if eval_problems else []) + (

@@ -35,6 +35,7 @@ with ``<eos>`` after the line the writer answers with.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,11 +210,17 @@ class StreamConfig:
     reports). ``back`` (legal lines only) is how going back competes with the step lines:
     ``"line"``, the ``back`` line against each step line, the highest wins; ``"mass"``, against
     all legal step lines together (back when the model would rather go back than write any
-    step, the teacher's rule when ``P(back)`` was taught as ``1 - value``; then the best step)."""
+    step, the teacher's rule when ``P(back)`` was taught as ``1 - value``; then the best step).
+    ``temperature``: 0 decodes greedily (the student's System 1); above 0 the trace is sampled
+    (free lines: token by token; legal lines: each line drawn from the softmax of the model's
+    line scores over the temperature, ``back`` among them, so ``back`` is drawn with its share
+    of the mass and the ``back`` rule does not apply; stopping after a final state stays
+    greedy), seeded by the search's ``rng``; the self-taught teacher of :mod:`qstar.training.distill` (STaR on written searches)."""
 
     max_new_tokens: int | None = None
     lines: str = "free"
     back: str = "line"
+    temperature: float = 0.0
 
     def __post_init__(self) -> None:
         check_int("stream", "max_new_tokens", self.max_new_tokens, allow_none=True)
@@ -221,6 +228,7 @@ class StreamConfig:
             raise ConfigError(f"stream: lines must be 'free' or 'legal', got {self.lines!r}")
         if self.back not in ("line", "mass"):
             raise ConfigError(f"stream: back must be 'line' or 'mass', got {self.back!r}")
+        check_float("stream", "temperature", self.temperature, low=0.0)
 
 
 def enter_line(tree: Tree, task: Task, parent: int, text: str) -> int | None:
@@ -304,21 +312,28 @@ def stream(
     config: StreamConfig | None = None,
     rng: np.random.Generator | int | None = None,
 ) -> SearchResult:
-    """System 1 with search in context: one greedy decode of a trace (module docstring).
+    """System 1 with search in context: one greedy decode of a trace (module docstring), or one
+    sampled trace when ``config.temperature > 0`` (seeded by ``rng``).
 
-    ``scorer``, ``budget`` and ``rng`` are not used: the decode is a single model call. The
-    cost counts that call and its tokens; ``expansions`` is the number of distinct states the
+    ``scorer`` and ``budget`` are not used: the decode is a single written trace. The cost
+    counts its model calls and tokens; ``expansions`` is the number of distinct states the
     trace gave children to, the figure a search's expansions compare with."""
     config = config or StreamConfig()
+    gen = as_rng(rng) if config.temperature > 0 else None
     meter = Meter(Budget())
     prompt = stream_prompt(task, problem)
     limit = token_limit(policy, prompt, config.max_new_tokens, 512)
     before = policy.usage.snapshot()
     if config.lines == "legal":
-        text, finished = _legal_lines(task, problem, policy, prompt, limit, by_mass=config.back == "mass")
+        pick = _picker(config.temperature, gen)
+        by_mass = config.back == "mass"
+        text, finished = _legal_lines(task, problem, policy, prompt, limit, by_mass=by_mass, pick=pick)
     else:
-        gen = policy.generate([prompt], num_samples=1, temperature=0.0, max_new_tokens=limit, stop=())[0][0]
-        text, finished = gen.text, gen.finished
+        seed = None if gen is None else int(gen.integers(2**62))
+        out = policy.generate(
+            [prompt], num_samples=1, temperature=config.temperature, max_new_tokens=limit, stop=(), seed=seed
+        )[0][0]
+        text, finished = out.text, out.finished
     charge_usage(meter.cost, before, policy.usage)
     tree, report = parse_trace(task, problem, text)
     meter.cost.expansions += report["expanded"]
@@ -328,12 +343,34 @@ def stream(
     return make_result(tree, task, node if node is not None and finished else 0, meter.tick(), info=info)
 
 
+def _picker(temperature: float, rng: np.random.Generator | None) -> Callable[[np.ndarray], int] | None:
+    """How a sampled legal-lines trace picks a line from its choices' scores (``None``: greedy)."""
+    if rng is None:
+        return None
+
+    def pick(scores: np.ndarray) -> int:
+        logits = scores / temperature
+        probs = np.exp(logits - logits.max())
+        return int(rng.choice(len(probs), p=probs / probs.sum()))
+
+    return pick
+
+
 def _legal_lines(
-    task: Task, problem: Problem, policy: Policy, prompt: str, limit: int, *, by_mass: bool = False
+    task: Task,
+    problem: Problem,
+    policy: Policy,
+    prompt: str,
+    limit: int,
+    *,
+    by_mass: bool = False,
+    pick: Callable[[np.ndarray], int] | None = None,
 ) -> tuple[str, bool]:
     """The ``lines="legal"`` decode of :func:`stream`: ``(trace, finished)``. A step already
     tried from the current state is not offered again (a depth-first trace never repeats one).
-    ``by_mass``: the ``back="mass"`` rule of :class:`StreamConfig`."""
+    ``by_mass``: the ``back="mass"`` rule of :class:`StreamConfig`; ``pick`` (from
+    :func:`_picker`) samples the line instead (whether to stop after a final state stays the
+    model's greedy call)."""
     tokenizer = getattr(policy, "tokenizer", None)
 
     def size(text: str) -> int:
@@ -365,8 +402,8 @@ def _legal_lines(
         if spent + max(size(c) for c in choices) + 1 > limit:
             return text, False
         scores = np.asarray(policy.score([context], [[c + "\n" for c in choices]])[0], dtype=float)
-        line = choices[int(np.argmax(scores))]
-        if by_mass and back is not None and len(choices) > 1:
+        line = choices[int(np.argmax(scores)) if pick is None else pick(scores)]
+        if pick is None and by_mass and back is not None and len(choices) > 1:
             steps_mass = np.logaddexp.reduce(scores[:-1])  # the back line is the last choice
             line = back if scores[-1] > steps_mass else choices[int(np.argmax(scores[:-1]))]
         spent += size(line) + (1 if lines else 0)

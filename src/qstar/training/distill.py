@@ -29,7 +29,7 @@ import gzip
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,10 @@ from qstar.policy.tinygpt.model import with_block_size
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.checks import check_int
 from qstar.search.registry import run_search
-from qstar.search.scan import ScanTeacherConfig, scan_prompt
-from qstar.search.stream import STREAM_HEADER, StreamTeacherConfig, stream_prompt
+from qstar.search.stream import STREAM_HEADER
 from qstar.tasks.base import Task
 from qstar.tasks.registry import get_task
+from qstar.training.distill_config import FORMATS, PROMPTS, STREAM_KNOBS, STUDENT_MODES, DistillConfig
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
 from qstar.training.runs import write_atomic
 from qstar.training.sft import LMExample, SFTConfig, TokenExample, ValueExample, train_sft
@@ -60,115 +60,6 @@ __all__ = [
     "distill",
     "evaluate_student",
 ]
-
-#: What :func:`evaluate_student` measures: System 1 with search in context (one greedy decode
-#: of a trace; ``stream_legal``: the same, one legal line at a time; ``stream_legal_mass``: that,
-#: going back only when ``back`` outweighs all step lines together; ``scan``: one greedy decode
-#: of a written lookahead), System 1 without it (greedy, one step per line) and System 2 (Q*).
-STUDENT_MODES = ("stream", "stream_legal", "stream_legal_mass", "scan", "greedy", "qstar")
-#: The stream knobs of the ``stream_legal*`` modes.
-_STREAM_KNOBS = {"stream_legal": {"lines": "legal"}, "stream_legal_mass": {"lines": "legal", "back": "mass"}}
-#: The trace formats a student can be taught: the teacher search that writes each, its prompt,
-#: and the modes :func:`evaluate_student` measures by default for a student of that format.
-FORMATS = {
-    "stream": ("stream_teacher", stream_prompt, ("stream", "stream_legal", "greedy", "qstar")),
-    "scan": ("scan_teacher", scan_prompt, ("scan", "greedy", "qstar")),
-}
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Settings of :func:`distill`.
-
-    ``traces_per_problem`` teacher runs per train problem (different Gumbel orders);
-    ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``: the teacher's knobs
-    (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
-    teacher run; ``block_size``: the student's context (traces are longer than one step);
-    ``keep_plain``/``keep_values``: the extra examples of the module docstring;
-    ``judge_weight``: weight of the written-judgement loss (:func:`judge_examples`; 0 = off,
-    stream format only).
-
-    ``format``: ``stream`` (Stream of Search, :mod:`qstar.search.stream`) or ``scan`` (a
-    written lookahead, :mod:`qstar.search.scan`: every first step judged in writing, then the
-    best picked; its teacher is deterministic, so one trace per problem, and it reads
-    ``max_picks``, ``finish_budget`` and ``short_lines``, see
-    :class:`~qstar.search.scan.ScanTeacherConfig`)."""
-
-    format: str = "stream"
-    traces_per_problem: int = 4
-    teacher_temperature: float = 1.5
-    value_threshold: float = 0.5
-    explore: float = 0.1
-    max_lines: int = 14
-    teacher_budget: int = 64
-    block_size: int = 768
-    steps: int = 2000
-    batch_size: int = 32
-    lr: float = 1e-3
-    keep_plain: bool = True
-    keep_values: bool = True
-    workers: int = 1
-    seed: int = 0
-    max_picks: int = 6
-    finish_budget: int = 4
-    short_lines: bool = True
-    judge_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ConfigError(
-                f"DistillConfig.format must be one of {', '.join(FORMATS)}, got {self.format!r}"
-            )
-        for name in (
-            "traces_per_problem",
-            "max_picks",
-            "finish_budget",
-            "max_lines",
-            "teacher_budget",
-            "block_size",
-            "steps",
-            "batch_size",
-            "workers",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"DistillConfig.{name} must be an integer >= 1, got {value!r}")
-        if not 0 <= self.value_threshold <= 1:
-            raise ConfigError(
-                f"DistillConfig.value_threshold must be in [0, 1], got {self.value_threshold!r}"
-            )
-        if not (self.teacher_temperature >= 0 and self.lr > 0):
-            raise ConfigError("DistillConfig: teacher_temperature must be >= 0 and lr > 0")
-        if not self.judge_weight >= 0:
-            raise ConfigError(f"DistillConfig.judge_weight must be >= 0, got {self.judge_weight!r}")
-        if self.judge_weight > 0 and self.format != "stream":
-            raise ConfigError(
-                "DistillConfig.judge_weight needs format 'stream' (a scan trace has no back lines)"
-            )
-
-    def teacher(self) -> StreamTeacherConfig | ScanTeacherConfig:
-        """The config of the teacher search (:attr:`teacher_search`)."""
-        if self.format == "scan":
-            return ScanTeacherConfig(
-                max_picks=self.max_picks, finish_budget=self.finish_budget, short_lines=self.short_lines
-            )
-        return StreamTeacherConfig(
-            temperature=self.teacher_temperature,
-            value_threshold=self.value_threshold,
-            max_lines=self.max_lines,
-        )
-
-    @property
-    def teacher_search(self) -> str:
-        return FORMATS[self.format][0]
-
-    @property
-    def samples(self) -> int:
-        """Teacher runs per problem: ``traces_per_problem``, or 1 for the deterministic scan."""
-        return 1 if self.format == "scan" else self.traces_per_problem
-
-
-_PROMPTS = {search: prompt for search, prompt, _ in FORMATS.values()}
 
 
 def trace_job(job: Job) -> list[dict[str, Any]]:
@@ -207,7 +98,7 @@ def trace_job(job: Job) -> list[dict[str, Any]]:
             {
                 "id": problem.id,
                 "text": problem.text,
-                "prompt": _PROMPTS[job.search](task, problem),
+                "prompt": PROMPTS[job.search](task, problem),
                 "traces": traces,
                 "plain": sorted(plain.items()),
                 "values": sorted(values.items()),
@@ -231,7 +122,7 @@ def collect_traces(
     processes; ``on_progress(n)`` after each batch of ``n`` problems."""
     check_not_held_out(problems, held_out_texts(task))
     seeds = [derive_seed(config.seed, "distill", p.text) for p in problems]
-    knobs = asdict(config.teacher())
+    knobs = asdict(config.teacher_config())
     workers = Workers(config.workers)
     records: list[dict[str, Any]] = []
     try:
@@ -323,6 +214,16 @@ def load_records(path: str | Path, task: Task) -> list[dict[str, Any]]:
     return records
 
 
+def _check_format(task: Task, records: Sequence[dict[str, Any]], config: DistillConfig) -> None:
+    """Refuse saved records whose prompts are not those of ``config``'s trace format."""
+    prompt_of = PROMPTS[config.teacher_search]
+    odd = [r["text"] for r in records if r["prompt"] != prompt_of(task, task.parse_problem(r["text"]))]
+    if odd:
+        raise ConfigError(
+            f"saved traces of {odd[:3]} were not written in the {config.format!r} format (--format)"
+        )
+
+
 def distill(
     init: str | Path,
     out: str | Path,
@@ -334,13 +235,17 @@ def distill(
     log: Callable[[str], None] = print,
     meta: dict[str, Any] | None = None,
     records: Sequence[dict[str, Any]] | None = None,
+    mixed: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Teacher traces from checkpoint ``init`` on ``problems`` (default: the task's train
     split; saved to ``out/``:data:`TRACES_FILE`), fine-tune a copy of it (context grown to
     ``config.block_size``) on them and save it to ``out``. Returns the checkpoint's ``meta``:
     config, data sizes, teacher cost, training metrics and CPU seconds. ``records`` (from
     :func:`load_records`) reuses an earlier teacher's traces instead of running the teacher;
-    their teacher cost is still reported, as it was spent once."""
+    their teacher cost is still reported, as it was spent once. ``mixed`` (also from
+    :func:`load_records`): an earlier run's records trained on alongside this teacher's (their
+    solved traces, one-step and value examples; STaR keeps the rationales of every pass),
+    counted apart in the sizes (``data["mixed"]``); their cost was an earlier run's."""
     task = get_task(task_name)
     problems = list(task.problems("train") if problems is None else problems)
     if not problems:
@@ -348,14 +253,9 @@ def distill(
     cpu0 = time.process_time()
     from rich.progress import Progress
 
-    if records is not None:
-        prompt_of = _PROMPTS[config.teacher_search]
-        odd = [r["text"] for r in records if r["prompt"] != prompt_of(task, task.parse_problem(r["text"]))]
-        if odd:
-            raise ConfigError(
-                f"saved traces of {odd[:3]} were not written in the {config.format!r} format (--format)"
-            )
-    else:
+    for saved in (records or (), mixed):
+        _check_format(task, saved, config)
+    if records is None:
         with Progress(disable=not progress, transient=True) as bar:
             job = bar.add_task("teacher traces", total=len(problems))
             records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
@@ -363,6 +263,12 @@ def distill(
     lm, values, sizes = trace_examples(records, config)
     judged = judge_examples(records) if config.judge_weight > 0 else []
     sizes["judge_examples"] = len(judged)
+    if mixed:
+        lm_mixed, values_mixed, sizes["mixed"] = trace_examples(mixed, config)
+        judged_mixed = judge_examples(mixed) if config.judge_weight > 0 else []
+        sizes["mixed"]["judge_examples"] = len(judged_mixed)
+        lm, values, judged = lm + lm_mixed, values + values_mixed, judged + judged_mixed
+        log(f"mixed in {sizes['mixed']['traces_solved']} solved traces of {len(mixed)} earlier problems")
     teacher_cost = Cost()
     for record in records:
         teacher_cost.add(Cost.from_json(record["cost"]))
@@ -372,7 +278,7 @@ def distill(
         f"{sizes['problems_solved']}/{sizes['problems']} problems; {sizes['lm_examples']} LM and "
         f"{sizes['value_examples']} value examples"
     )
-    if sizes["traces_solved"] == 0:
+    if sizes["traces_solved"] + sizes.get("mixed", {}).get("traces_solved", 0) == 0:
         raise ConfigError("the teacher solved no problem: nothing to distil (check the checkpoint and task)")
     ckpt = load_checkpoint(init)
     model = with_block_size(ckpt.model, max(config.block_size, ckpt.model.config.block_size))
@@ -457,9 +363,9 @@ def evaluate_student(
             task,
             policy,
             scorer if mode == "qstar" else None,
-            search="stream" if mode in _STREAM_KNOBS else mode,
+            search="stream" if mode in STREAM_KNOBS else mode,
             budget=budget,
-            knobs=_STREAM_KNOBS.get(mode),
+            knobs=STREAM_KNOBS.get(mode),
             on_result=None if on_result is None else (lambda _r, m=mode: on_result(m)),
         )
         n = max(1, report.n)
