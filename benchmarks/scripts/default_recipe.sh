@@ -4,6 +4,10 @@
 #            targets, rotary positions), train split only;
 #   stage 2: Stream of Search distillation (the stage-1 model writes its own depth-first
 #            searches over the train split; fine-tuned on the verified ones), block 1536;
+#   stage 3: STAR_PASSES passes of STaR on written searches (the student writes its own
+#            searches on the train split, one legal line at a time sampled at
+#            STAR_TEMPERATURE; fine-tuned STAR_STEPS steps on the verified ones mixed with
+#            every earlier stage's traces); STAR_PASSES=0 stops after stage 2;
 #   then:    benchmarks.distill --report-only (stream, stream with legal lines, plain System 1
 #            and Q* at 11 expansions on the whole val and test splits) and
 #            benchmarks.generalization (first 100 of train / val / test).
@@ -11,7 +15,7 @@
 #   NAME=my-recipe ROUNDS=12 TRACES=4 STEPS=2000 BLOCK=1536 TEMPERATURE=0.5 bash benchmarks/scripts/default_recipe.sh
 # The shipped run took 33.8 + 19.3 = 53.1 training CPU-minutes on one core of the 2-core dev box
 # (with TEMPERATURE=1.5, the default before it: 33.8 + 21.8), plus about 20 for the measurements.
-# Results: runs/$NAME-stage1/, runs/$NAME/ and benchmarks/results/$NAME-*.json.
+# Results: runs/$NAME-stage1/, runs/$NAME/, runs/$NAME-star<k>/ and benchmarks/results/$NAME-*.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NAME=${NAME:-default-recipe}
@@ -21,6 +25,10 @@ TRACES=${TRACES:-4}
 STEPS=${STEPS:-2000}
 BLOCK=${BLOCK:-1536}
 TEMPERATURE=${TEMPERATURE:-0.5}
+STAR_PASSES=${STAR_PASSES:-0}
+STAR_STEPS=${STAR_STEPS:-1000}
+STAR_TEMPERATURE=${STAR_TEMPERATURE:-1.0}
+WORKERS=${WORKERS:-1}
 SEED=${SEED:-0}
 BIN=${BIN:-.venv/bin}
 
@@ -30,7 +38,16 @@ BIN=${BIN:-.venv/bin}
 stage1="$RUNS/$NAME-stage1/checkpoints/$(printf 'round-%04d' "$ROUNDS")"
 "$BIN/qstar" train distill --init "$stage1" --out "$RUNS/$NAME" --traces-per-problem "$TRACES" \
     --steps "$STEPS" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" --seed "$SEED" --eval-problems 0
-"$BIN/python" -m benchmarks.distill --init "$stage1" --out "$RUNS/$NAME" --report-only \
+student="$RUNS/$NAME"
+mix=(--mix-traces "$student")
+for pass in $(seq 1 "$STAR_PASSES"); do
+    "$BIN/qstar" train distill --init "$student" --out "$RUNS/$NAME-star$pass" --teacher self \
+        --teacher-temperature "$STAR_TEMPERATURE" --traces-per-problem 1 "${mix[@]}" --block-size "$BLOCK" \
+        --steps "$STAR_STEPS" --lr 5e-4 --seed $((SEED + pass - 1)) --workers "$WORKERS" --eval-problems 0
+    student="$RUNS/$NAME-star$pass"
+    mix+=(--mix-traces "$student")
+done
+"$BIN/python" -m benchmarks.distill --init "$stage1" --out "$student" --report-only \
     --json "benchmarks/results/$NAME-distill.json"
-"$BIN/python" -m benchmarks.generalization --model "$RUNS/$NAME" --model "$stage1" \
+"$BIN/python" -m benchmarks.generalization --model "$student" --model "$stage1" \
     --out "benchmarks/results/$NAME-generalization.json"

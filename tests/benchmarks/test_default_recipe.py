@@ -1,0 +1,41 @@
+"""benchmarks/scripts/default_recipe.sh: the commands it runs, with stand-in executables."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "default_recipe.sh"
+
+
+def recipe_commands(tmp_path: Path, **env: str) -> list[str]:
+    """The command lines the recipe runs when ``qstar`` and ``python`` only log their arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.txt"
+    for name in ("qstar", "python"):
+        tool = bin_dir / name
+        tool.write_text(f'#!/usr/bin/env bash\necho "{name} $*" >> "{log}"\n')
+        tool.chmod(0o755)
+    full = {**os.environ, "BIN": str(bin_dir), "RUNS": str(tmp_path / "runs"), "NAME": "r", **env}
+    subprocess.run(["bash", str(SCRIPT)], check=True, env=full, capture_output=True, timeout=60)
+    return log.read_text().splitlines()
+
+
+def test_recipe_runs_stage_one_distillation_then_each_star_pass_on_the_last_student(tmp_path):
+    calls = recipe_commands(tmp_path, STAR_PASSES="2", SEED="3")
+    runs = tmp_path / "runs"
+    assert calls[0].startswith("qstar train rft ") and "--name r-stage1" in calls[0]
+    assert f"--init {runs}/r-stage1/checkpoints/round-0012 --out {runs}/r " in calls[1]
+    first, second = calls[2], calls[3]
+    assert f"--init {runs}/r --out {runs}/r-star1 --teacher self" in first and "--seed 3 " in first
+    assert first.count("--mix-traces") == 1 and f"--mix-traces {runs}/r " in first
+    assert f"--init {runs}/r-star1 --out {runs}/r-star2" in second and "--seed 4 " in second
+    assert f"--mix-traces {runs}/r --mix-traces {runs}/r-star1 " in second
+    assert f"--out {runs}/r-star2 --report-only" in calls[4] and len(calls) == 6
+
+
+def test_recipe_without_star_passes_measures_the_distilled_student(tmp_path):
+    calls = recipe_commands(tmp_path)
+    assert len(calls) == 4 and f"--out {tmp_path}/runs/r --report-only" in calls[2]
