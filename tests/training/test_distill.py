@@ -112,6 +112,20 @@ def distill_three(checkpoint, out, config=None, **kwargs):
     ), problems
 
 
+def cli_args(checkpoint, out, num_problems):
+    """``qstar train distill`` from ``checkpoint`` to ``out`` on the first train puzzles."""
+    return [
+        "train",
+        "distill",
+        "--init",
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--num-problems",
+        str(num_problems),
+    ]
+
+
 def test_distill_end_to_end_saves_a_longer_context_student(tiny_checkpoint, tmp_path):
     task = get_task("game24")
     card, problems = distill_three(tiny_checkpoint, tmp_path / "student")
@@ -142,16 +156,7 @@ def test_distill_reuses_saved_traces_and_trains_the_judgement(tiny_checkpoint, t
     assert (tmp_path / "b" / TRACES_FILE).read_bytes() == (tmp_path / "a" / TRACES_FILE).read_bytes()
     with pytest.raises(ConfigError, match="not written in the 'scan' format"):
         distill_three(tiny_checkpoint, tmp_path / "c", DistillConfig(format="scan"), records=records)
-    args = [
-        "train",
-        "distill",
-        "--init",
-        tiny_checkpoint,
-        "--out",
-        str(tmp_path / "c"),
-        "--num-problems",
-        "3",
-    ]
+    args = cli_args(tiny_checkpoint, tmp_path / "c", 3)
     args += [
         "--reuse-traces",
         str(tmp_path / "a"),
@@ -199,16 +204,7 @@ def test_self_teacher_samples_its_own_legal_streams_and_mixes_in_earlier_traces(
     assert card["data"]["mixed"]["value_examples"] == first["data"]["value_examples"]
     with pytest.raises(ConfigError, match="not written in the 'scan' format"):
         distill_three(tiny_checkpoint, tmp_path / "c", DistillConfig(format="scan"), mixed=earlier)
-    args = [
-        "train",
-        "distill",
-        "--init",
-        tiny_checkpoint,
-        "--out",
-        str(tmp_path / "d"),
-        "--num-problems",
-        "2",
-    ]
+    args = cli_args(tiny_checkpoint, tmp_path / "d", 2)
     args += ["--teacher", "self", "--mix-traces", str(tmp_path / "a"), "--mix-traces", str(tmp_path / "b")]
     assert main([*args, "--steps", "2", "--batch-size", "4", "--eval-problems", "0", "--quiet"]) == 0
     summary = json.loads((tmp_path / "d" / "distill_summary.json").read_text())
@@ -254,7 +250,7 @@ def test_teacher_that_solves_nothing_is_a_clear_error(tiny_checkpoint, tmp_path)
 
 def test_cli_train_distill_end_to_end(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "student"
-    args = ["train", "distill", "--init", tiny_checkpoint, "--out", str(out), "--num-problems", "3"]
+    args = cli_args(tiny_checkpoint, out, 3)
     args += [
         "--traces-per-problem",
         "2",
