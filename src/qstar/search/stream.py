@@ -215,7 +215,8 @@ class StreamConfig:
     (free lines: token by token; legal lines: each line drawn from the softmax of the model's
     line scores over the temperature, ``back`` among them, so ``back`` is drawn with its share
     of the mass and the ``back`` rule does not apply; stopping after a final state stays
-    greedy), seeded by the search's ``rng``; the self-taught teacher of :mod:`qstar.training.distill` (STaR on written searches)."""
+    greedy), seeded by the search's ``rng``; the self-taught teacher of
+    :mod:`qstar.training.distill` (STaR on written searches)."""
 
     max_new_tokens: int | None = None
     lines: str = "free"

@@ -21,6 +21,14 @@ teaches the decision a trace makes after each step line directly: on every state
 valued, the student's probability of writing ``back`` next is trained towards ``1 - value``
 (the teacher's value head, or the verifier's outcome on a final state). A trace shows only a
 few such decisions; the teacher values a few dozen states per problem.
+
+With ``teacher="self"`` the model being distilled is its own teacher (STaR, Zelikman et al.
+2022, "STaR: Bootstrapping Reasoning With Reasoning", on written searches): it writes one
+stream per problem itself, one legal line at a time sampled at the teacher temperature
+(:class:`~qstar.search.stream.StreamConfig`), and the verified ones are kept; ``mixed``
+records of earlier runs are trained on alongside, as STaR keeps every pass's rationales. Its
+own value examples are only the verifier's outcomes on the final states it wrote (a stream
+values nothing else), so mixing in a search teacher's records keeps the value head anchored.
 """
 
 from __future__ import annotations
