@@ -222,6 +222,17 @@ def load_records(path: str | Path, task: Task) -> list[dict[str, Any]]:
     return records
 
 
+def _examples(
+    records: Sequence[dict[str, Any]], config: DistillConfig
+) -> tuple[list[LMExample], list[ValueExample], list[TokenExample], dict[str, int]]:
+    """:func:`trace_examples` and, when the config weighs them, :func:`judge_examples` of
+    ``records``, with their sizes (``judge_examples`` among them)."""
+    lm, values, sizes = trace_examples(records, config)
+    judged = judge_examples(records) if config.judge_weight > 0 else []
+    sizes["judge_examples"] = len(judged)
+    return lm, values, judged, sizes
+
+
 def _check_format(task: Task, records: Sequence[dict[str, Any]], config: DistillConfig) -> None:
     """Refuse saved records whose prompts are not those of ``config``'s trace format."""
     prompt_of = PROMPTS[config.teacher_search]
@@ -268,13 +279,9 @@ def distill(
             job = bar.add_task("teacher traces", total=len(problems))
             records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
     _save_records(Path(out) / TRACES_FILE, records)
-    lm, values, sizes = trace_examples(records, config)
-    judged = judge_examples(records) if config.judge_weight > 0 else []
-    sizes["judge_examples"] = len(judged)
+    lm, values, judged, sizes = _examples(records, config)
     if mixed:
-        lm_mixed, values_mixed, sizes["mixed"] = trace_examples(mixed, config)
-        judged_mixed = judge_examples(mixed) if config.judge_weight > 0 else []
-        sizes["mixed"]["judge_examples"] = len(judged_mixed)
+        lm_mixed, values_mixed, judged_mixed, sizes["mixed"] = _examples(mixed, config)
         lm, values, judged = lm + lm_mixed, values + values_mixed, judged + judged_mixed
         log(f"mixed in {sizes['mixed']['traces_solved']} solved traces of {len(mixed)} earlier problems")
     teacher_cost = Cost()
