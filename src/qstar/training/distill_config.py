@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qstar.errors import ConfigError
+from qstar.search.checks import check_int
 from qstar.search.scan import ScanTeacherConfig, scan_prompt
 from qstar.search.stream import StreamConfig, StreamTeacherConfig, stream_prompt
 
@@ -86,9 +87,7 @@ class DistillConfig:
             "batch_size",
             "workers",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"DistillConfig.{name} must be an integer >= 1, got {value!r}")
+            check_int("DistillConfig", name, getattr(self, name))
         if not 0 <= self.value_threshold <= 1:
             raise ConfigError(
                 f"DistillConfig.value_threshold must be in [0, 1], got {self.value_threshold!r}"
