@@ -118,4 +118,4 @@ from qstar.cli import train_values  # noqa: E402, F401 - adds `train prm` and `t
 from qstar.cli.train_loop import register as _register_loop  # noqa: E402 - `train loop`, `train rft`
 
 _register_loop(train_group)
-from qstar.cli import train_distill  # noqa: E402, F401 - adds `train distill`
+from qstar.cli import train_distill, train_sweep  # noqa: E402, F401 - `train distill`, `train sweep`
