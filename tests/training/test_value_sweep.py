@@ -12,8 +12,17 @@ from qstar.cli.main import main
 from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import load_checkpoint
 from qstar.policy.tinygpt.policy import TinyGPTPolicy
+from qstar.policy.tinygpt.tokenizer import Tokenizer
 from qstar.tasks.registry import get_task
-from qstar.training.value_sweep import SweepConfig, states_at_depth, sweep_examples, sweep_job, value_sweep
+from qstar.training.sft import ValueExample
+from qstar.training.value_sweep import (
+    SweepConfig,
+    fit_values,
+    states_at_depth,
+    sweep_examples,
+    sweep_job,
+    value_sweep,
+)
 from qstar.training.workers import Job
 
 
@@ -31,6 +40,8 @@ def test_config_is_validated():
         SweepConfig(discount=0.0)
     with pytest.raises(ConfigError, match="anchor_fraction"):
         SweepConfig(anchor_fraction=1.5)
+    with pytest.raises(ConfigError, match="lm_anchor"):
+        SweepConfig(lm_anchor=-1.0)
     with pytest.raises(ConfigError, match="steps"):
         SweepConfig(steps=0)
 
@@ -118,3 +129,25 @@ def test_cli_train_sweep_end_to_end(tiny_checkpoint, tmp_path, capsys):
     assert any(name.startswith("value_head") for name in changed)
     assert main([*args, "--depth", "0"]) == 2
     assert "depth must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_the_lm_anchor_keeps_the_policy_near_the_initial_model(tiny_checkpoint):
+    task = get_task("game24")
+    problem = task.parse_problem("1 1 4 6")
+    prompts = [task.render(s) for s in states_at_depth(task, problem, 1)]
+    examples = [ValueExample(p, 1.0 if i % 2 else 0.0) for i, p in enumerate(prompts)]
+    reference = load_checkpoint(tiny_checkpoint).model
+    drift = {}
+    for weight in (0.0, 10.0):
+        model = load_checkpoint(tiny_checkpoint).model
+        config = SweepConfig(steps=30, batch_size=8, lr=1e-2, lm_anchor=weight)
+        metrics = fit_values(model, Tokenizer(), examples, config, reference=reference, progress=False)
+        assert metrics["step"] == 30 and metrics["value_loss"] > 0
+        ids = torch.tensor([[Tokenizer().bos_id, *Tokenizer().encode(prompts[0])]])
+        with torch.no_grad():
+            new, old = (
+                model.lm_head(model.hidden_states(ids)),
+                reference.lm_head(reference.hidden_states(ids)),
+            )
+        drift[weight] = float((new.log_softmax(-1) - old.log_softmax(-1)).abs().max())
+    assert drift[10.0] < drift[0.0] / 2

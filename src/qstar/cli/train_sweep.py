@@ -57,6 +57,13 @@ _D = SweepConfig()
     show_default=True,
     help="share of the children whose own value is kept as a target",
 )
+@click.option(
+    "--lm-anchor",
+    type=float,
+    default=_D.lm_anchor,
+    show_default=True,
+    help="weight of the KL from the --init model's next-token distributions (keeps the policy; 0 = off)",
+)
 @click.option("--steps", type=int, default=_D.steps, show_default=True, help="value-head fine-tuning steps")
 @click.option("--batch-size", type=int, default=_D.batch_size, show_default=True)
 @click.option("--lr", type=float, default=_D.lr, show_default=True, help="peak learning rate (cosine)")
