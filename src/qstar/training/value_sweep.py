@@ -65,7 +65,7 @@ class SweepConfig:
     depth: int = 1
     states_per_problem: int = 0
     discount: float = 0.9
-    anchor_fraction: float = 0.1
+    anchor_fraction: float = 0.02
     lm_anchor: float = 1.0
     steps: int = 600
     batch_size: int = 64
