@@ -2,6 +2,9 @@
 # Rebuilds the shipped default tiny GPT from random weights, then measures it (issue 6):
 #   stage 1: the RFT loop from the rules and the verifier alone (rule lines, lookahead value
 #            targets, rotary positions), train split only;
+#   sweep:   with SWEEP=1, `qstar train sweep` first sharpens the stage-1 value head (one Bellman
+#            backup over every first-step state of the train split, KL-anchored policy) and
+#            the swept model is the teacher; SWEEP=0 (the shipped recipe) skips it;
 #   stage 2: Stream of Search distillation (the stage-1 model writes its own depth-first
 #            searches over the train split; fine-tuned on the verified ones), block 1536;
 #   stage 3: STAR_PASSES passes of STaR on written searches (the student writes its own
@@ -25,6 +28,8 @@ TRACES=${TRACES:-4}
 STEPS=${STEPS:-2000}
 BLOCK=${BLOCK:-1536}
 TEMPERATURE=${TEMPERATURE:-0.5}
+SWEEP=${SWEEP:-0}
+THRESHOLD=${THRESHOLD:-0.5}
 STAR_PASSES=${STAR_PASSES:-0}
 STAR_STEPS=${STAR_STEPS:-1000}
 STAR_TEMPERATURE=${STAR_TEMPERATURE:-1.0}
@@ -36,8 +41,13 @@ BIN=${BIN:-.venv/bin}
     --eval-problems 50 --rules-warmup-steps 1200 --rules-fraction 0.25 --value-target lookahead \
     --position rope --seed "$SEED" --test --runs-dir "$RUNS" --name "$NAME-stage1"
 stage1="$RUNS/$NAME-stage1/checkpoints/$(printf 'round-%04d' "$ROUNDS")"
+if [ "$SWEEP" = 1 ]; then
+    "$BIN/qstar" train sweep --init "$stage1" --out "$RUNS/$NAME-sweep" --seed "$SEED" --workers "$WORKERS"
+    stage1="$RUNS/$NAME-sweep"
+fi
 "$BIN/qstar" train distill --init "$stage1" --out "$RUNS/$NAME" --traces-per-problem "$TRACES" \
-    --steps "$STEPS" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" --seed "$SEED" --eval-problems 0
+    --steps "$STEPS" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" --value-threshold "$THRESHOLD" \
+    --seed "$SEED" --eval-problems 0
 student="$RUNS/$NAME"
 mix=(--mix-traces "$student")
 for pass in $(seq 1 "$STAR_PASSES"); do

@@ -39,3 +39,16 @@ def test_recipe_runs_stage_one_distillation_then_each_star_pass_on_the_last_stud
 def test_recipe_without_star_passes_measures_the_distilled_student(tmp_path):
     calls = recipe_commands(tmp_path)
     assert len(calls) == 4 and f"--out {tmp_path}/runs/r --report-only" in calls[2]
+
+
+def test_recipe_with_a_sweep_distils_from_the_swept_model(tmp_path):
+    calls = recipe_commands(tmp_path, SWEEP="1", THRESHOLD="0.4", ROUNDS="6")
+    runs = tmp_path / "runs"
+    assert calls[1].startswith(
+        f"qstar train sweep --init {runs}/r-stage1/checkpoints/round-0006 --out {runs}/r-sweep "
+    )
+    assert (
+        f"train distill --init {runs}/r-sweep --out {runs}/r " in calls[2]
+        and "--value-threshold 0.4 " in calls[2]
+    )
+    assert f"--init {runs}/r-sweep --out {runs}/r --report-only" in calls[3] and len(calls) == 5
