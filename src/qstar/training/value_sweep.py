@@ -141,13 +141,8 @@ def _backups(
 ) -> tuple[list[list[Any]], list[list[Any]]]:
     """``(targets, anchors)`` of one problem's swept states (module docstring)."""
     children = [[task.apply(s, step) for step in task.legal_steps(s) or []] for s in states]
-    open_prompts = list(
-        dict.fromkeys(task.render(c) for kids in children for c in kids if not task.is_terminal(c))
-    )
-    values: dict[str, float] = {}
-    for i in range(0, len(open_prompts), VALUE_CHUNK):
-        chunk = open_prompts[i : i + VALUE_CHUNK]
-        values.update(zip(chunk, (float(v) for v in policy.value(chunk)), strict=True))
+    values = _open_values(task, policy, states, children)
+    open_prompts = list(values)
     targets = []
     for state, kids in zip(states, children, strict=True):
         q = [float(task.outcome(c)) if task.is_terminal(c) else values[task.render(c)] for c in kids]
@@ -156,6 +151,34 @@ def _backups(
     picked = sorted(rng.choice(len(open_prompts), size=count, replace=False)) if count else []
     anchors = [[open_prompts[i], values[open_prompts[i]]] for i in picked]
     return targets, anchors
+
+
+def _open_values(
+    task: Task, policy: Any, states: Sequence[State], children: Sequence[Sequence[State]]
+) -> dict[str, float]:
+    """The value head's value of every non-final child, by rendering. Where a child's text
+    extends its parent's (Game of 24: one more step line), the parent's text is run once and
+    shared by its children (:meth:`~qstar.policy.tinygpt.policy.TinyGPTPolicy.value_after`);
+    other policies and tasks get one plain ``value`` call per chunk of prompts."""
+    contexts = [task.render(s) for s in states]
+    rest = [[task.render(c) for c in kids if not task.is_terminal(c)] for kids in children]
+    values: dict[str, float] = {}
+    if hasattr(policy, "value_after") and all(
+        r.startswith(ctx) for ctx, row in zip(contexts, rest, strict=True) for r in row
+    ):
+        for i in range(0, len(contexts), VALUE_CHUNK // 32):
+            ctx, rows = contexts[i : i + VALUE_CHUNK // 32], rest[i : i + VALUE_CHUNK // 32]
+            got = policy.value_after(
+                ctx, [[r[len(c) :] for r in row] for c, row in zip(ctx, rows, strict=True)]
+            )
+            for row, vals in zip(rows, got, strict=True):
+                values.update(zip(row, (float(v) for v in vals), strict=True))
+        return values
+    prompts = list(dict.fromkeys(r for row in rest for r in row))
+    for i in range(0, len(prompts), VALUE_CHUNK):
+        chunk = prompts[i : i + VALUE_CHUNK]
+        values.update(zip(chunk, (float(v) for v in policy.value(chunk)), strict=True))
+    return values
 
 
 def sweep_examples(records: Sequence[dict[str, Any]]) -> tuple[list[ValueExample], dict[str, int]]:

@@ -268,6 +268,20 @@ def test_value_reads_the_value_head_at_the_last_prompt_token(policy, model, tok)
     assert policy.value(["1 2\n"]) == pytest.approx([expected], abs=1e-6)
 
 
+def test_value_after_equals_the_value_of_prompt_plus_continuation(model, tok):
+    policy = TinyGPTPolicy(model, tok)
+    got = policy.value_after(PROMPTS, CANDIDATES)
+    for prompt, cands, row in zip(PROMPTS, CANDIDATES, got, strict=True):
+        assert row == pytest.approx(policy.value([prompt + c for c in cands]), abs=1e-5)
+    assert got[0][2] == pytest.approx(policy.value([PROMPTS[0]])[0], abs=1e-6)  # empty: the prompt's own
+    small = TinyGPTPolicy(model, tok, max_batch_size=2).value_after(PROMPTS, CANDIDATES)
+    assert [v for row in small for v in row] == pytest.approx([v for row in got for v in row], abs=1e-5)
+    with pytest.raises(ConfigError, match="one list of continuation strings per prompt"):
+        policy.value_after(PROMPTS, ["x"] * len(PROMPTS))
+    with pytest.raises(ConfigError, match="longer than block_size"):
+        policy.value_after(["1 2\n"], [["9" * 60]])
+
+
 def test_usage_counts_calls_and_tokens(policy):
     gens = policy.generate(["1 2\n", "3\n"], num_samples=2, temperature=0, max_new_tokens=4, stop=())
     policy.score(["1 2\n"], [["12 + 1", "x"]])

@@ -521,6 +521,71 @@ class TinyGPTPolicy:
                 values += torch.sigmoid(pre.last_value_logits).tolist()
         return values
 
+    def value_after(
+        self, prompts: Sequence[str], continuations: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
+        """The value head after each prompt followed by each of its continuations: what
+        ``value([prompt + continuation])`` gives, but each prompt is run once and its KV cache
+        shared by its continuations (the children of one state share the state's text). An
+        empty continuation gives the prompt's own value."""
+        if len(prompts) != len(continuations) or any(isinstance(c, str) for c in continuations):
+            raise ConfigError("value_after() needs one list of continuation strings per prompt")
+        prompt_ids = [self._encode_prompt(p) for p in prompts]
+        cont_ids = [[self.tokenizer.encode(c) for c in cands] for cands in continuations]
+        for i, (p_ids, cands) in enumerate(zip(prompt_ids, cont_ids, strict=True)):
+            if any(len(p_ids) + len(c) > self.block_size for c in cands):
+                raise ConfigError(
+                    f"prompt {i} plus a continuation is longer than block_size {self.block_size}"
+                )
+        self.usage.model_calls += 1
+        self.usage.tokens_prompt += sum(map(len, prompt_ids)) + sum(
+            len(c) for cands in cont_ids for c in cands
+        )
+        values: list[list[float]] = [[0.0] * len(cands) for cands in cont_ids]
+        with self._inference():
+            for chunk in self._prompt_chunks([[c or [0] for c in cands] for cands in cont_ids]):
+                pre = self._prefill([prompt_ids[i] for i in chunk])
+                own = torch.sigmoid(pre.last_value_logits).tolist()
+                items = [(p, i, j) for p, i in enumerate(chunk) for j in range(len(cont_ids[i]))]
+                for p, i, j in items:
+                    values[i][j] = own[p]
+                items = [(p, i, j) for p, i, j in items if cont_ids[i][j]]
+                for start in range(0, len(items), self.max_batch_size):
+                    self._value_rows(items[start : start + self.max_batch_size], pre, cont_ids, values)
+        return values
+
+    def _value_rows(
+        self,
+        batch: list[tuple[int, int, int]],
+        pre: _Prefill,
+        cont_ids: list[list[list[int]]],
+        values: list[list[float]],
+    ) -> None:
+        """Feed each ``(prompt row, prompt, continuation)`` of ``batch`` after its prompt's cache;
+        write the value at the continuation's last token into ``values``."""
+        device, R = self.device, len(batch)
+        lengths = [len(cont_ids[i][j]) for _, i, j in batch]
+        cand = torch.full((R, max(lengths)), self.tokenizer.pad_id, dtype=torch.long)
+        cand_mask = torch.zeros_like(cand, dtype=torch.bool)
+        for r, (_, i, j) in enumerate(batch):  # right padding after the prompt
+            cand[r, : lengths[r]] = torch.tensor(cont_ids[i][j])
+            cand_mask[r, : lengths[r]] = True
+        cand, cand_mask = cand.to(device), cand_mask.to(device)
+        row_prompt = torch.tensor([p for p, _, _ in batch], device=device)
+        offsets = torch.arange(cand.shape[1], device=device)[None, :]
+        positions = torch.where(cand_mask, pre.lengths[row_prompt][:, None] + offsets, 0)
+        mask = torch.cat((pre.mask[row_prompt], cand_mask.long()), dim=1)
+        out = self.model(
+            cand,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=expand_cache(pre.cache, row_prompt),
+        )
+        last = torch.tensor(lengths, device=device) - 1
+        got = torch.sigmoid(out.value_logits.float()[torch.arange(R, device=device), last]).tolist()
+        for (_, i, j), v in zip(batch, got, strict=True):
+            values[i][j] = v
+
     def features(self, prompts: Sequence[str]) -> list[list[float]]:
         """The trunk's final hidden state at each prompt's last token (what the value head
         reads), for read-outs such as :mod:`qstar.rewards.probe`. Rows are right-padded, so the
