@@ -151,3 +151,21 @@ def test_the_lm_anchor_keeps_the_policy_near_the_initial_model(tiny_checkpoint):
             )
         drift[weight] = float((new.log_softmax(-1) - old.log_softmax(-1)).abs().max())
     assert drift[10.0] < drift[0.0] / 2
+
+
+def test_plain_value_calls_give_the_same_values_as_the_shared_prefix_path(tiny_checkpoint):
+    from qstar.training import value_sweep as module
+
+    class PlainValues:  # a policy with value() only: the fallback path
+        def __init__(self, inner):
+            self.value = inner.value
+
+    task = get_task("game24")
+    problem = task.parse_problem("1 1 4 6")
+    states = states_at_depth(task, problem, 1)[:4]
+    children = [[task.apply(s, step) for step in task.legal_steps(s)] for s in states]
+    policy = TinyGPTPolicy.load(tiny_checkpoint)
+    shared = module._open_values(task, policy, states, children)
+    plain = module._open_values(task, PlainValues(policy), states, children)
+    assert list(shared) == list(plain) and len(shared) > 10
+    assert list(shared.values()) == pytest.approx(list(plain.values()), abs=1e-5)
