@@ -44,7 +44,7 @@ from torch import Tensor
 from qstar.errors import CheckpointError, ConfigError
 from qstar.policy.base import Generation, Usage, check_generate_args
 from qstar.policy.tinygpt.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
-from qstar.policy.tinygpt.model import GPT, KVCache, expand_cache
+from qstar.policy.tinygpt.model import GPT, GPTOutput, KVCache, expand_cache
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 
 __all__ = [
@@ -477,35 +477,40 @@ class TinyGPTPolicy:
         items = [(p, i, j) for p, i in enumerate(chunk) for j, c in enumerate(cont_ids[i]) if c]
         for start in range(0, len(items), self.max_batch_size):
             batch = items[start : start + self.max_batch_size]
-            R = len(batch)
-            Tc = max(len(cont_ids[i][j]) for _, i, j in batch)
-            cand = torch.full((R, Tc), self.tokenizer.pad_id, dtype=torch.long)
-            cand_mask = torch.zeros((R, Tc), dtype=torch.bool)
-            for r, (_, i, j) in enumerate(batch):  # right padding after the prompt
-                cand[r, : len(cont_ids[i][j])] = torch.tensor(cont_ids[i][j])
-                cand_mask[r, : len(cont_ids[i][j])] = True
-            cand, cand_mask = cand.to(device), cand_mask.to(device)
+            cand, cand_mask = self._pad_rows([cont_ids[i][j] for _, i, j in batch])
             row_prompt = torch.tensor([p for p, _, _ in batch], device=device)  # (R,)
             total = first_logp[row_prompt].gather(-1, cand[:, :1]).squeeze(-1)  # (R,)
-            if Tc > 1:
-                feed, feed_mask = cand[:, :-1], cand_mask[:, :-1]  # (R, Tc - 1)
-                offsets = torch.arange(Tc - 1, device=device)[None, :]  # (1, Tc - 1)
-                # Padding gets position 0 so it never indexes past the position table.
-                positions = torch.where(
-                    feed_mask, pre.lengths[row_prompt][:, None] + offsets, 0
-                )  # (R, Tc - 1)
-                mask = torch.cat((pre.mask[row_prompt], feed_mask.new_ones(R, Tc - 1).long()), dim=1)
-                out = self.model(
-                    feed,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    past_key_values=expand_cache(pre.cache, row_prompt),
-                )
+            if cand.shape[1] > 1:
+                # The last token is predicted, never fed.
+                out = self._after_prompts(pre, row_prompt, cand[:, :-1], cand_mask[:, :-1])
                 logp = torch.log_softmax(out.logits.float(), dim=-1)  # (R, Tc - 1, V)
                 token_logp = logp.gather(-1, cand[:, 1:, None]).squeeze(-1)  # (R, Tc - 1)
                 total = total + (token_logp * cand_mask[:, 1:]).sum(-1)  # (R,)
             for (_, i, j), value in zip(batch, total.tolist(), strict=True):
                 scores[i][j] = value
+
+    def _pad_rows(self, rows: list[list[int]]) -> tuple[Tensor, Tensor]:
+        """Candidate token rows right-padded on the policy's device: ids (R, T) and a bool mask."""
+        ids = torch.full((len(rows), max(map(len, rows))), self.tokenizer.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids, dtype=torch.bool)
+        for r, row in enumerate(rows):  # right padding after the prompt
+            ids[r, : len(row)] = torch.tensor(row)
+            mask[r, : len(row)] = True
+        return ids.to(self.device), mask.to(self.device)
+
+    def _after_prompts(self, pre: _Prefill, row_prompt: Tensor, feed: Tensor, feed_mask: Tensor) -> GPTOutput:
+        """Run the right-padded rows ``feed`` (R, T) on from the cache of their prompts
+        (``row_prompt``: each row's prompt in ``pre``)."""
+        offsets = torch.arange(feed.shape[1], device=self.device)[None, :]  # (1, T)
+        # Padding gets position 0 so it never indexes past the position table.
+        positions = torch.where(feed_mask, pre.lengths[row_prompt][:, None] + offsets, 0)  # (R, T)
+        mask = torch.cat((pre.mask[row_prompt], feed_mask.long()), dim=1)
+        return self.model(
+            feed,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=expand_cache(pre.cache, row_prompt),
+        )
 
     # ----------------------------------------------------------------------------- value
 
@@ -543,6 +548,7 @@ class TinyGPTPolicy:
         )
         values: list[list[float]] = [[0.0] * len(cands) for cands in cont_ids]
         with self._inference():
+            # An empty continuation still needs its prompt run: it counts as one row here.
             for chunk in self._prompt_chunks([[c or [0] for c in cands] for cands in cont_ids]):
                 pre = self._prefill([prompt_ids[i] for i in chunk])
                 own = torch.sigmoid(pre.last_value_logits).tolist()
@@ -563,27 +569,12 @@ class TinyGPTPolicy:
     ) -> None:
         """Feed each ``(prompt row, prompt, continuation)`` of ``batch`` after its prompt's cache;
         write the value at the continuation's last token into ``values``."""
-        device, R = self.device, len(batch)
-        lengths = [len(cont_ids[i][j]) for _, i, j in batch]
-        cand = torch.full((R, max(lengths)), self.tokenizer.pad_id, dtype=torch.long)
-        cand_mask = torch.zeros_like(cand, dtype=torch.bool)
-        for r, (_, i, j) in enumerate(batch):  # right padding after the prompt
-            cand[r, : lengths[r]] = torch.tensor(cont_ids[i][j])
-            cand_mask[r, : lengths[r]] = True
-        cand, cand_mask = cand.to(device), cand_mask.to(device)
-        row_prompt = torch.tensor([p for p, _, _ in batch], device=device)
-        offsets = torch.arange(cand.shape[1], device=device)[None, :]
-        positions = torch.where(cand_mask, pre.lengths[row_prompt][:, None] + offsets, 0)
-        mask = torch.cat((pre.mask[row_prompt], cand_mask.long()), dim=1)
-        out = self.model(
-            cand,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=expand_cache(pre.cache, row_prompt),
-        )
-        last = torch.tensor(lengths, device=device) - 1
-        got = torch.sigmoid(out.value_logits.float()[torch.arange(R, device=device), last]).tolist()
-        for (_, i, j), v in zip(batch, got, strict=True):
+        cand, cand_mask = self._pad_rows([cont_ids[i][j] for _, i, j in batch])
+        row_prompt = torch.tensor([p for p, _, _ in batch], device=self.device)
+        out = self._after_prompts(pre, row_prompt, cand, cand_mask)
+        last = cand_mask.sum(-1) - 1  # (R,) each row's last real token
+        got = torch.sigmoid(out.value_logits.float()[torch.arange(len(batch), device=self.device), last])
+        for (_, i, j), v in zip(batch, got.tolist(), strict=True):
             values[i][j] = v
 
     def features(self, prompts: Sequence[str]) -> list[list[float]]:
