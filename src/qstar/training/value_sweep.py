@@ -49,9 +49,6 @@ from qstar.types import Cost, Problem
 
 __all__ = ["SweepConfig", "states_at_depth", "sweep_job", "sweep_examples", "fit_values", "value_sweep"]
 
-#: Value calls are made in chunks of this many child prompts (memory stays flat).
-VALUE_CHUNK = 4096
-
 
 @dataclass(frozen=True, kw_only=True)
 class SweepConfig:
@@ -159,25 +156,22 @@ def _open_values(
     """The value head's value of every non-final child, by rendering. Where a child's text
     extends its parent's (Game of 24: one more step line), the parent's text is run once and
     shared by its children (:meth:`~qstar.policy.tinygpt.policy.TinyGPTPolicy.value_after`);
-    other policies and tasks get one plain ``value`` call per chunk of prompts."""
+    other policies and tasks get one plain ``value`` call."""
     contexts = [task.render(s) for s in states]
     rest = [[task.render(c) for c in kids if not task.is_terminal(c)] for kids in children]
     values: dict[str, float] = {}
     if hasattr(policy, "value_after") and all(
         r.startswith(ctx) for ctx, row in zip(contexts, rest, strict=True) for r in row
     ):
-        for i in range(0, len(contexts), VALUE_CHUNK // 32):
-            ctx, rows = contexts[i : i + VALUE_CHUNK // 32], rest[i : i + VALUE_CHUNK // 32]
-            got = policy.value_after(
-                ctx, [[r[len(c) :] for r in row] for c, row in zip(ctx, rows, strict=True)]
-            )
-            for row, vals in zip(rows, got, strict=True):
-                values.update(zip(row, (float(v) for v in vals), strict=True))
+        # The policy batches the rows itself; one problem's states make one call.
+        got = policy.value_after(
+            contexts, [[r[len(ctx) :] for r in row] for ctx, row in zip(contexts, rest, strict=True)]
+        )
+        for row, vals in zip(rest, got, strict=True):
+            values.update(zip(row, (float(v) for v in vals), strict=True))
         return values
     prompts = list(dict.fromkeys(r for row in rest for r in row))
-    for i in range(0, len(prompts), VALUE_CHUNK):
-        chunk = prompts[i : i + VALUE_CHUNK]
-        values.update(zip(chunk, (float(v) for v in policy.value(chunk)), strict=True))
+    values.update(zip(prompts, (float(v) for v in policy.value(prompts)), strict=True))
     return values
 
 
