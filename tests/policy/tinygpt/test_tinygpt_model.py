@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from qstar.errors import ConfigError
-from qstar.policy.tinygpt.model import GPT, GPTConfig, expand_cache, with_block_size
+from qstar.policy.tinygpt.model import GPT, GPTConfig, expand_cache, rotary_tables, rotate, with_block_size
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 
 
@@ -173,3 +173,15 @@ def test_with_block_size_of_a_rotary_model_only_changes_the_limit():
     with torch.no_grad():
         assert torch.equal(model(idx).logits, bigger(idx).logits)
     assert model.num_params(non_embedding=True) == model.num_params()
+
+
+@pytest.mark.parametrize("head_size", [6, 7])
+def test_rotate_is_the_textbook_rotation_of_the_two_halves_bit_for_bit(head_size):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, head_size, generator=gen)  # (B, nh, T, hs)
+    angles = torch.randn(2, 1, 5, head_size // 2, generator=gen)
+    half = head_size // 2
+    x1, x2, tail = x[..., :half], x[..., half : 2 * half], x[..., 2 * half :]
+    cos, sin = angles.cos(), angles.sin()
+    expected = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos, tail), dim=-1)
+    assert torch.equal(rotate(x, rotary_tables(angles, head_size, x.dtype)), expected)

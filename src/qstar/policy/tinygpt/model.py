@@ -49,23 +49,36 @@ __all__ = [
     "POSITIONS",
     "expand_cache",
     "rotate",
+    "rotary_tables",
     "with_block_size",
 ]
 
 # One (key, value) pair per layer, each (B, nh, S, hs).
 KVCache = tuple[tuple[Tensor, Tensor], ...]
-# Cosines and sines of the rotary angles, each (B, 1, T, hs // 2).
+# Cosines and signed sines of the rotary angles, laid out over a whole head: each (B, 1, T, hs).
 Rotary = tuple[Tensor, Tensor]
 #: How positions enter the model: learned absolute embeddings, or rotary (relative).
 POSITIONS = ("learned", "rope")
 
 
+def rotary_tables(angles: Tensor, head_size: int, dtype: torch.dtype) -> Rotary:
+    """The (cos, signed sin) tables of :func:`rotate` for ``angles`` (B, 1, T, hs // 2): ``[cos,
+    cos, 1]`` and ``[-sin, sin, 0]`` over the two halves of a head and its odd last channel."""
+    cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
+    tail = (*angles.shape[:-1], head_size % 2)
+    cos_full = torch.cat((cos, cos, torch.ones(tail, dtype=dtype, device=angles.device)), dim=-1)
+    sin_full = torch.cat((-sin, sin, torch.zeros(tail, dtype=dtype, device=angles.device)), dim=-1)
+    return cos_full, sin_full
+
+
 def rotate(x: Tensor, rotary: Rotary) -> Tensor:
-    """Rotate the two halves of the last dimension of ``x`` (B, nh, T, hs) by the angles."""
+    """Rotate the two halves of the last dimension of ``x`` (B, nh, T, hs) by the angles:
+    ``(x1 cos - x2 sin, x1 sin + x2 cos)``, written ``x * [cos, cos] + [x2, x1] * [-sin, sin]``
+    so that a call is four kernels (the same floats: ``a + (-b)`` is ``a - b`` exactly)."""
     cos, sin = rotary
     half = x.size(-1) // 2
-    x1, x2 = x[..., :half], x[..., half : 2 * half]
-    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos, x[..., 2 * half :]), dim=-1)
+    swapped = torch.cat((x[..., half : 2 * half], x[..., :half], x[..., 2 * half :]), dim=-1)
+    return x * cos + swapped * sin
 
 
 @dataclass(frozen=True)
@@ -294,7 +307,7 @@ class GPT(nn.Module):
             x = x + self.wpe(position_ids)
         else:
             angles = position_ids[:, None, :, None].to(self.inv_freq.dtype) * self.inv_freq  # (B, 1, T, hs/2)
-            rotary = (angles.cos().to(x.dtype), angles.sin().to(x.dtype))
+            rotary = rotary_tables(angles, self.config.n_embd // self.config.n_head, x.dtype)
         x = self.drop(x)
         presents = []
         for i, block in enumerate(self.blocks):
