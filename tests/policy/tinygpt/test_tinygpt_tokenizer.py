@@ -97,3 +97,22 @@ def test_config_of_another_version_is_rejected():
 def test_max_int_is_validated():
     with pytest.raises(ConfigError):
         Tokenizer(max_int=3)
+
+
+def test_remembered_short_texts_give_fresh_lists_and_strict_still_checks():
+    tok = Tokenizer()
+    first = tok.encode("4 + 9 = 13")
+    first.append(0)  # the caller's list is its own
+    assert names(tok, "4 + 9 = 13") == ["4", " ", "+", " ", "9", " ", "=", " ", "13"]
+    tok.encode("a\tb")  # remembered with its <unk>
+    with pytest.raises(ParseError, match="offset 1"):
+        tok.encode("a\tb", strict=True)
+    long_text = "1 + 1 = 2\n" * 20  # longer than what is remembered: encoded each time
+    assert tok.encode(long_text) == tok.encode(long_text) and long_text not in tok._short
+
+
+@given(st.lists(st.text(ALPHABET, max_size=12), max_size=6))
+def test_encoding_twice_gives_the_same_ids(texts):
+    tok = Tokenizer()
+    first = [tok.encode(t) for t in texts]
+    assert [tok.encode(t) for t in texts] == first == [Tokenizer().encode(t) for t in texts]

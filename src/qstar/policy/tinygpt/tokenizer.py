@@ -42,6 +42,9 @@ _PIECE = re.compile(r"[0-9]+|.|\n", re.DOTALL)
 # Decoding <unk> gives the Unicode replacement character, the standard stand-in for "a
 # character that could not be represented".
 _UNK_TEXT = "\ufffd"
+# Texts up to this many characters are remembered (a search encodes the same step lines and
+# states again and again), up to this many of them.
+_SHORT_TEXT, _SHORT_CACHE = 64, 1 << 16
 
 
 def _characters() -> list[str]:
@@ -76,6 +79,8 @@ class Tokenizer:
         self._num_offset = len(SPECIAL_TOKENS)
         self._decode_table = [""] * len(SPECIAL_TOKENS) + self._id_to_token[len(SPECIAL_TOKENS) :]
         self._decode_table[self.unk_id] = _UNK_TEXT
+        # Short texts (step lines, states) are encoded again and again during a search.
+        self._short: dict[str, tuple[int, ...]] = {}
 
     @property
     def vocab_size(self) -> int:
@@ -87,6 +92,17 @@ class Tokenizer:
 
     def encode(self, text: str, *, strict: bool = False) -> list[int]:
         """Token ids of ``text`` (no ``<bos>``/``<eos>`` added)."""
+        short = len(text) <= _SHORT_TEXT
+        if short and not strict and text in self._short:
+            return list(self._short[text])
+        ids = self._encode(text, strict=strict)
+        if short:
+            if len(self._short) >= _SHORT_CACHE:
+                self._short.clear()
+            self._short[text] = tuple(ids)
+        return ids
+
+    def _encode(self, text: str, *, strict: bool) -> list[int]:
         ids: list[int] = []
         table = self._token_to_id
         for match in _PIECE.finditer(text):
