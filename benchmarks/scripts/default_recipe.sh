@@ -18,6 +18,10 @@
 #   NAME=my-recipe ROUNDS=12 TRACES=4 STEPS=2000 BLOCK=1536 TEMPERATURE=0.5 bash benchmarks/scripts/default_recipe.sh
 # The shipped run took 33.8 + 19.3 = 53.1 training CPU-minutes on one core of the 2-core dev box
 # (with TEMPERATURE=1.5, the default before it: 33.8 + 21.8), plus about 20 for the measurements.
+# With the sweep: SWEEP=1 (uncut: 70-73 CPU-minutes, 85-90% on val and 85-88% on test with legal
+# lines); the cut to measure next is ROUNDS=11 SWEEP=1 TRACES=3 STEPS=1700 (its parts, with
+# round 11 of the 12-round stage 1, gave 86 / 85% in 60.2; README, "A value sweep").
+# CPU-minutes grow by up to a fifth when the box runs other jobs: run it alone.
 # Results: runs/$NAME-stage1/, runs/$NAME/, runs/$NAME-star<k>/ and benchmarks/results/$NAME-*.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
