@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
 
@@ -153,19 +154,20 @@ def test_the_lm_anchor_keeps_the_policy_near_the_initial_model(tiny_checkpoint):
     assert drift[10.0] < drift[0.0] / 2
 
 
-def test_plain_value_calls_give_the_same_values_as_the_shared_prefix_path(tiny_checkpoint):
+def test_plain_value_calls_give_the_same_targets_as_the_shared_prefix_path(tiny_checkpoint):
     from qstar.training import value_sweep as module
 
-    class PlainValues:  # a policy with value() only: the fallback path
+    class PlainValues:  # a policy with value() only: the scorer's fallback path
         def __init__(self, inner):
-            self.value = inner.value
+            self.value, self.usage = inner.value, inner.usage
 
     task = get_task("game24")
     problem = task.parse_problem("1 1 4 6")
     states = states_at_depth(task, problem, 1)[:4]
-    children = [[task.apply(s, step) for step in task.legal_steps(s)] for s in states]
     policy = TinyGPTPolicy.load(tiny_checkpoint)
-    shared = module._open_values(task, policy, states, children)
-    plain = module._open_values(task, PlainValues(policy), states, children)
-    assert list(shared) == list(plain) and len(shared) > 10
-    assert list(shared.values()) == pytest.approx(list(plain.values()), abs=1e-5)
+    config = SweepConfig(anchor_fraction=0.5)
+    shared = module._backups(task, policy, states, config, np.random.default_rng(0))
+    plain = module._backups(task, PlainValues(policy), states, config, np.random.default_rng(0))
+    for got, want in zip(shared, plain, strict=True):
+        assert [p for p, _ in got] == [p for p, _ in want] and len(got) >= 4
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-5)

@@ -39,6 +39,7 @@ from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import GPT
 from qstar.policy.tinygpt.tokenizer import Tokenizer
+from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.checks import check_float, check_int
 from qstar.tasks.base import State, Task
 from qstar.tasks.registry import get_task
@@ -138,7 +139,10 @@ def _backups(
 ) -> tuple[list[list[Any]], list[list[Any]]]:
     """``(targets, anchors)`` of one problem's swept states (module docstring)."""
     children = [[task.apply(s, step) for step in task.legal_steps(s) or []] for s in states]
-    values = _open_values(task, policy, states, children)
+    # Children of one state share its text: the scorer runs that text once for all of them.
+    open_kids = [c for kids in children for c in kids if not task.is_terminal(c)]
+    scored = ValueHeadScorer(task, policy).value(open_kids)
+    values = dict(zip((task.render(c) for c in open_kids), scored, strict=True))
     open_prompts = list(values)
     targets = []
     for state, kids in zip(states, children, strict=True):
@@ -148,31 +152,6 @@ def _backups(
     picked = sorted(rng.choice(len(open_prompts), size=count, replace=False)) if count else []
     anchors = [[open_prompts[i], values[open_prompts[i]]] for i in picked]
     return targets, anchors
-
-
-def _open_values(
-    task: Task, policy: Any, states: Sequence[State], children: Sequence[Sequence[State]]
-) -> dict[str, float]:
-    """The value head's value of every non-final child, by rendering. Where a child's text
-    extends its parent's (Game of 24: one more step line), the parent's text is run once and
-    shared by its children (:meth:`~qstar.policy.tinygpt.policy.TinyGPTPolicy.value_after`);
-    other policies and tasks get one plain ``value`` call."""
-    contexts = [task.render(s) for s in states]
-    rest = [[task.render(c) for c in kids if not task.is_terminal(c)] for kids in children]
-    values: dict[str, float] = {}
-    if hasattr(policy, "value_after") and all(
-        r.startswith(ctx) for ctx, row in zip(contexts, rest, strict=True) for r in row
-    ):
-        # The policy batches the rows itself; one problem's states make one call.
-        got = policy.value_after(
-            contexts, [[r[len(ctx) :] for r in row] for ctx, row in zip(contexts, rest, strict=True)]
-        )
-        for row, vals in zip(rest, got, strict=True):
-            values.update(zip(row, (float(v) for v in vals), strict=True))
-        return values
-    prompts = list(dict.fromkeys(r for row in rest for r in row))
-    values.update(zip(prompts, (float(v) for v in policy.value(prompts)), strict=True))
-    return values
 
 
 def sweep_examples(records: Sequence[dict[str, Any]]) -> tuple[list[ValueExample], dict[str, int]]:
