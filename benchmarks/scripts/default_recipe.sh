@@ -4,7 +4,7 @@
 #            targets, rotary positions), train split only;
 #   sweep:   with SWEEP=1, `qstar train sweep` first sharpens the stage-1 value head (one Bellman
 #            backup over every first-step state of the train split, KL-anchored policy) and
-#            the swept model is the teacher; SWEEP=0 (the shipped recipe) skips it;
+#            the swept model is the teacher (the shipped recipe); SWEEP=0 skips it;
 #   stage 2: Stream of Search distillation (the stage-1 model writes its own depth-first
 #            searches over the train split; fine-tuned on the verified ones), block 1536;
 #   stage 3: STAR_PASSES passes of STaR on written searches (the student writes its own
@@ -15,24 +15,24 @@
 #            and Q* at 11 expansions on the whole val and test splits) and
 #            benchmarks.generalization (first 100 of train / val / test).
 # No oracle solution enters either stage. Every knob has the shipped value as its default:
-#   NAME=my-recipe ROUNDS=12 TRACES=4 STEPS=2000 BLOCK=1536 TEMPERATURE=0.5 bash benchmarks/scripts/default_recipe.sh
-# The shipped run took 33.8 + 19.3 = 53.1 training CPU-minutes on one core of the 2-core dev box
-# (with TEMPERATURE=1.5, the default before it: 33.8 + 21.8), plus about 20 for the measurements.
-# With the sweep: SWEEP=1 (uncut: 70-73 CPU-minutes, 85-90% on val and 85-88% on test with legal
-# lines); the cut to measure next is ROUNDS=11 SWEEP=1 TRACES=3 STEPS=1700 (its parts, with
-# round 11 of the 12-round stage 1, gave 86 / 85% in 60.2; README, "A value sweep").
+#   NAME=my-recipe ROUNDS=11 SWEEP=1 TRACES=3 STEPS=1700 BLOCK=1536 TEMPERATURE=0.5 bash benchmarks/scripts/default_recipe.sh
+# The shipped run (NAME=cut60) took 31.4 + 9.6 + 17.7 = 58.7 training CPU-minutes run alone on one
+# core of the 2-core dev box, plus about 25 for the measurements. The default before it skipped
+# the sweep (ROUNDS=12 SWEEP=0 TRACES=4 STEPS=2000: 33.8 + 19.3 = 53.1, legal lines 75 / 80%
+# against 89 / 86% on val / test); the uncut swept recipe (ROUNDS=12 SWEEP=1 TRACES=4
+# STEPS=2000) took 70-73 CPU-minutes for 85-90% on val and 85-88% on test (README, "A value sweep").
 # CPU-minutes grow by up to a fifth when the box runs other jobs: run it alone.
 # Results: runs/$NAME-stage1/, runs/$NAME/, runs/$NAME-star<k>/ and benchmarks/results/$NAME-*.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NAME=${NAME:-default-recipe}
 RUNS=${RUNS:-runs}
-ROUNDS=${ROUNDS:-12}
-TRACES=${TRACES:-4}
-STEPS=${STEPS:-2000}
+ROUNDS=${ROUNDS:-11}
+TRACES=${TRACES:-3}
+STEPS=${STEPS:-1700}
 BLOCK=${BLOCK:-1536}
 TEMPERATURE=${TEMPERATURE:-0.5}
-SWEEP=${SWEEP:-0}
+SWEEP=${SWEEP:-1}
 THRESHOLD=${THRESHOLD:-0.5}
 STAR_PASSES=${STAR_PASSES:-0}
 STAR_STEPS=${STAR_STEPS:-1000}

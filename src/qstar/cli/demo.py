@@ -16,8 +16,8 @@ __all__ = ["demo_cmd"]
 #: What the shipped checkpoints are (their model cards sit next to the weights).
 ABOUT = {
     "default": "learned Game of 24 from random weights, the rules and the verifier alone "
-    "(RFT loop with lookahead value targets and rotary positions, 12 rounds, then its own search "
-    "distilled into its output; 56 CPU-min, no oracle solution)",
+    "(RFT loop with lookahead value targets and rotary positions, 11 rounds, one value sweep, "
+    "then its own search distilled into its output; 59 CPU-min, no oracle solution)",
     "sft-oracle": "imitation baseline, trained on oracle solutions",
 }
 
