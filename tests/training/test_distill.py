@@ -51,6 +51,20 @@ def test_config_is_validated():
         DistillConfig(teacher="self", format="scan")
     with pytest.raises(ConfigError, match="same trace every time"):
         DistillConfig(teacher="self", teacher_temperature=0.0, traces_per_problem=2)
+    with pytest.raises(ConfigError, match="explore must be in"):
+        DistillConfig(explore=1.5)
+
+
+def test_every_teacher_knob_reaches_the_teacher_search():
+    config = DistillConfig(teacher_temperature=0.7, value_threshold=0.4, explore=0.25, max_lines=9)
+    teacher = config.teacher_config()
+    assert (teacher.temperature, teacher.value_threshold, teacher.explore, teacher.max_lines) == (
+        0.7,
+        0.4,
+        0.25,
+        9,
+    )
+    assert DistillConfig().teacher_config().explore == 0.0
 
 
 def test_judge_examples_ask_for_back_after_each_valued_state_written_as_a_trace():

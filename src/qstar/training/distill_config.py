@@ -54,7 +54,7 @@ class DistillConfig:
     traces_per_problem: int = 4
     teacher_temperature: float = 1.5
     value_threshold: float = 0.5
-    explore: float = 0.1
+    explore: float = 0.0
     max_lines: int = 14
     teacher_budget: int = 64
     block_size: int = 768
@@ -88,10 +88,9 @@ class DistillConfig:
             "workers",
         ):
             check_int("DistillConfig", name, getattr(self, name))
-        if not 0 <= self.value_threshold <= 1:
-            raise ConfigError(
-                f"DistillConfig.value_threshold must be in [0, 1], got {self.value_threshold!r}"
-            )
+        for name in ("value_threshold", "explore"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"DistillConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
         if not (self.teacher_temperature >= 0 and self.lr > 0):
             raise ConfigError("DistillConfig: teacher_temperature must be >= 0 and lr > 0")
         if not self.judge_weight >= 0:
@@ -121,6 +120,7 @@ class DistillConfig:
         return StreamTeacherConfig(
             temperature=self.teacher_temperature,
             value_threshold=self.value_threshold,
+            explore=self.explore,
             max_lines=self.max_lines,
         )
 
