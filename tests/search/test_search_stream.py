@@ -83,6 +83,26 @@ def test_teacher_orders_children_by_the_prior():
     assert result.cost.expansions == 3 and result.cost.model_calls > 0
 
 
+def test_teacher_ordered_by_value_ignores_the_prior_and_writes_the_verified_answer_first():
+    scores = {"*3": math.log(0.75), "+1": math.log(0.25)}  # the prior prefers "*3" everywhere
+    config = StreamTeacherConfig(temperature=0.0, value_threshold=0.5, max_lines=32, order="value")
+    result = stream_teacher(
+        TASK.problem(10),
+        TASK,
+        MockPolicy(scores=scores),
+        MockScorer(VALUES),
+        Budget(max_expansions=50),
+        config,
+        0,
+    )
+    # Values prefer "+1" at the root (0.9 > 0.6) and below it; below "*3" they prefer "+1"
+    # (0.9 > 0.5), and from 9 the verified "+1" (10) comes before the wrong "*3" (27).
+    assert result.info["trace"].split("\n") == [*DEPTH_FIRST, "*3", "+1"]
+    assert result.solved is True
+    with pytest.raises(ConfigError, match="order must be"):
+        StreamTeacherConfig(order="visits")
+
+
 def test_teacher_max_lines_and_budget_stop_unsolved():
     result = teach(threshold=0.5, max_lines=3)
     assert result.info["trace"] == "+1\n+1\n+1\nback to: +1"

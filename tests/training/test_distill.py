@@ -56,15 +56,18 @@ def test_config_is_validated():
 
 
 def test_every_teacher_knob_reaches_the_teacher_search():
-    config = DistillConfig(teacher_temperature=0.7, value_threshold=0.4, explore=0.25, max_lines=9)
-    teacher = config.teacher_config()
-    assert (teacher.temperature, teacher.value_threshold, teacher.explore, teacher.max_lines) == (
-        0.7,
-        0.4,
-        0.25,
-        9,
+    config = DistillConfig(
+        teacher_temperature=0.7, value_threshold=0.4, explore=0.25, max_lines=9, teacher_order="value"
     )
-    assert DistillConfig().teacher_config().explore == 0.0
+    teacher = config.teacher_config()
+    knobs = (teacher.temperature, teacher.value_threshold, teacher.explore, teacher.max_lines, teacher.order)
+    assert knobs == (0.7, 0.4, 0.25, 9, "value")
+    assert (DistillConfig().teacher_config().explore, DistillConfig().teacher_config().order) == (
+        0.0,
+        "prior",
+    )
+    with pytest.raises(ConfigError, match="teacher_order must be"):
+        DistillConfig(teacher_order="visits")
 
 
 def test_judge_examples_ask_for_back_after_each_valued_state_written_as_a_trace():

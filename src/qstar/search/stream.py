@@ -93,8 +93,12 @@ def is_back_line(line: str) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class StreamTeacherConfig:
-    """``temperature``: of the Gumbel noise on the policy's log-prior that orders the children
-    (0 = in prior order; larger = closer to a uniformly random order, more dead ends written);
+    """``order``: what orders the children: ``"prior"`` (the policy's log-prior) or ``"value"``
+    (the scorer's log-odds of each non-final child; a final child by the verifier's verdict,
+    a solution first and a wrong answer last; children without either keep their log-prior),
+    so the trace tries its most promising step first; ``temperature``: of the Gumbel noise on
+    that score (0 = in that order; larger = closer to a uniformly random order, more dead ends
+    written);
     ``value_threshold``: a non-terminal child valued below it is written but not entered;
     ``explore``: probability of entering such a child anyway; ``max_lines``: step lines after
     which the trace stops (unsolved; ``back`` lines are not counted); ``num_samples``/
@@ -105,8 +109,11 @@ class StreamTeacherConfig:
     explore: float = 0.0
     max_lines: int = 16
     num_samples: int = 8
+    order: str = "prior"
 
     def __post_init__(self) -> None:
+        if self.order not in ("prior", "value"):
+            raise ConfigError(f"stream_teacher: order must be 'prior' or 'value', got {self.order!r}")
         check_float("stream_teacher", "temperature", self.temperature, low=0.0)
         check_float("stream_teacher", "value_threshold", self.value_threshold, low=0.0, high=1.0)
         check_float("stream_teacher", "explore", self.explore, low=0.0, high=1.0)
@@ -124,11 +131,29 @@ def accepts_answer(tree: Tree, node: int, threshold: float) -> bool:
     return value is None or value >= threshold
 
 
-def _order(tree: Tree, children: list[int], temperature: float, rng: np.random.Generator) -> list[int]:
-    logp = np.log(np.maximum(np.array([tree.prior[c] for c in children], dtype=float), 1e-12))
+#: The verifier's verdict on a final child, as a log-odds no noise reorders; values' log-odds
+#: are cut to half of it.
+_SURE = 20.0
+
+
+def _order_score(tree: Tree, node: int, by_value: bool) -> float:
+    """What :func:`_order` sorts ``node`` by: its log-prior, or (``by_value``) its value's
+    log-odds, a final child's verdict as +-``_SURE`` (the log-prior where there is neither)."""
+    if by_value and tree.outcome[node] is not None:
+        return _SURE if is_solution(tree, node) else -_SURE
+    if by_value and tree.value[node] is not None:
+        v = min(max(float(tree.value[node]), 1e-9), 1 - 1e-9)
+        return float(np.clip(np.log(v / (1 - v)), -_SURE / 2, _SURE / 2))
+    return float(np.log(max(tree.prior[node], 1e-12)))
+
+
+def _order(
+    tree: Tree, children: list[int], temperature: float, rng: np.random.Generator, *, by_value: bool = False
+) -> list[int]:
+    score = np.array([_order_score(tree, c, by_value) for c in children], dtype=float)
     if temperature > 0:
-        logp = logp + temperature * rng.gumbel(size=len(children))
-    return [children[i] for i in np.argsort(-logp, kind="stable")]
+        score = score + temperature * rng.gumbel(size=len(children))
+    return [children[i] for i in np.argsort(-score, kind="stable")]
 
 
 def stream_teacher(
@@ -163,7 +188,7 @@ def stream_teacher(
         unsure = [c for c in kids if tree.outcome[c] is None]
         if unsure and scorer is not None:
             value_nodes(tree, task, scorer, unsure, cost=meter.cost)
-        for child in _order(tree, kids, config.temperature, rng):
+        for child in _order(tree, kids, config.temperature, rng, by_value=config.order == "value"):
             if num_steps >= config.max_lines:
                 end = "max_lines"
                 return None

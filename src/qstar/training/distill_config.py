@@ -32,7 +32,8 @@ class DistillConfig:
     """Settings of :func:`distill`.
 
     ``traces_per_problem`` teacher runs per train problem (different Gumbel orders);
-    ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``: the teacher's knobs
+    ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``, ``teacher_order``
+    (``order``): the teacher's knobs
     (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
     teacher run; ``block_size``: the student's context (traces are longer than one step);
     ``keep_plain``/``keep_values``: the extra examples of the module docstring;
@@ -70,6 +71,7 @@ class DistillConfig:
     short_lines: bool = True
     judge_weight: float = 0.0
     teacher: str = "search"
+    teacher_order: str = "prior"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -99,6 +101,10 @@ class DistillConfig:
             raise ConfigError(
                 "DistillConfig.judge_weight needs format 'stream' (a scan trace has no back lines)"
             )
+        if self.teacher_order not in ("prior", "value"):
+            raise ConfigError(
+                f"DistillConfig.teacher_order must be 'prior' or 'value', got {self.teacher_order!r}"
+            )
         if self.teacher not in ("search", "self"):
             raise ConfigError(f"DistillConfig.teacher must be 'search' or 'self', got {self.teacher!r}")
         if self.teacher == "self" and self.format != "stream":
@@ -122,6 +128,7 @@ class DistillConfig:
             value_threshold=self.value_threshold,
             explore=self.explore,
             max_lines=self.max_lines,
+            order=self.teacher_order,
         )
 
     @property
