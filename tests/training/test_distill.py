@@ -114,6 +114,21 @@ def test_examples_keep_distinct_solved_traces_with_eos_and_the_extras():
     assert len(lm) == 1 and values == []
 
 
+def test_a_lookahead_judge_values_the_teachers_states_from_their_children(tiny_checkpoint):
+    task = get_task("game24")
+    problems = [task.problems("train")[i] for i in (0, 2)]
+    config = DistillConfig(**{**TINY, "teacher_judge": "lookahead", "value_threshold": 0.0})
+    records = collect_traces(task, problems, tiny_checkpoint, config)
+    # Two numbers left: every child is final, so the value is 0.9 x the verifier's best verdict;
+    # a value head (the default judge) gives neither exactly.
+    two_left = [v for r in records for text, v in r["values"] if text.count("\n") == 3]
+    assert two_left and set(two_left) <= {0.0, 0.9}
+    plain = collect_traces(task, problems, tiny_checkpoint, DistillConfig(**{**TINY, "value_threshold": 0.0}))
+    assert not {v for r in plain for text, v in r["values"] if text.count("\n") == 3} <= {0.0, 0.9}
+    with pytest.raises(ConfigError, match="teacher_judge must be"):
+        DistillConfig(teacher_judge="oracle")
+
+
 def test_held_out_problems_are_refused(tiny_checkpoint):
     task = get_task("game24")
     with pytest.raises(AssertionError, match="held-out"):

@@ -45,6 +45,8 @@ CONFIG_HELP = {
     "teacher": "who writes the traces: 'search' (the format's teacher search) or 'self' (stream: the --init "
     "model writes its own, legal lines sampled at --teacher-temperature; the verified ones kept, STaR)",
     "judge_weight": "stream: weight of the written-judgement loss (P(back) after every state the teacher valued -> 1 - value; 0 = off)",
+    "teacher_judge": "search teacher: what values its states: 'value' (the value head) or 'lookahead' "
+    "(discount x the best child's value: final children by the verifier, the rest by the value head)",
     "teacher_order": "search teacher: what orders its children before the noise: 'prior' (the policy) or 'value' "
     "(the value head's log-odds; final children by the verifier's verdict)",
 }

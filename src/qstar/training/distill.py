@@ -44,6 +44,8 @@ from typing import Any
 from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import with_block_size
+from qstar.rewards.base import Scorer
+from qstar.rewards.lookahead import LookaheadScorer
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.checks import check_int
 from qstar.search.registry import run_search
@@ -77,7 +79,9 @@ def trace_job(job: Job) -> list[dict[str, Any]]:
     start = time.process_time()
     task, problems, seeds = unpack_job(job)
     policy = load_policy(job.checkpoint)
-    scorer = ValueHeadScorer(task, policy)
+    scorer: Scorer = ValueHeadScorer(task, policy)
+    if job.scorer == "lookahead":
+        scorer = LookaheadScorer(task, scorer)
     out = []
     for problem, seed in zip(problems, seeds, strict=True):
         cost, traces, plain, values = Cost(), [], {}, {}
@@ -147,6 +151,7 @@ def collect_traces(
                     budget=config.teacher_budget,
                     knobs=knobs,
                     samples=config.samples,
+                    scorer=config.teacher_judge,
                 )
                 for i in range(0, len(chunk), per_job)
             ]

@@ -33,7 +33,9 @@ class DistillConfig:
 
     ``traces_per_problem`` teacher runs per train problem (different Gumbel orders);
     ``teacher_temperature``, ``value_threshold``, ``explore``, ``max_lines``, ``teacher_order``
-    (``order``): the teacher's knobs
+    (``order``): the teacher's knobs; ``teacher_judge``: what values its states, ``value`` (the
+    init model's value head) or ``lookahead`` (one-step lookahead over that head,
+    :class:`~qstar.rewards.lookahead.LookaheadScorer`)
     (:class:`~qstar.search.stream.StreamTeacherConfig`); ``teacher_budget``: expansions per
     teacher run; ``block_size``: the student's context (traces are longer than one step);
     ``keep_plain``/``keep_values``: the extra examples of the module docstring;
@@ -72,6 +74,7 @@ class DistillConfig:
     judge_weight: float = 0.0
     teacher: str = "search"
     teacher_order: str = "prior"
+    teacher_judge: str = "value"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -100,6 +103,10 @@ class DistillConfig:
         if self.judge_weight > 0 and self.format != "stream":
             raise ConfigError(
                 "DistillConfig.judge_weight needs format 'stream' (a scan trace has no back lines)"
+            )
+        if self.teacher_judge not in ("value", "lookahead"):
+            raise ConfigError(
+                f"DistillConfig.teacher_judge must be 'value' or 'lookahead', got {self.teacher_judge!r}"
             )
         if self.teacher_order not in ("prior", "value"):
             raise ConfigError(

@@ -54,6 +54,7 @@ class Job:
     keep_trees: int = 0  # the trees of this many leading problems come back as JSON
     samples: int = 1
     sampler: str = "legal"
+    scorer: str = "value"  # distillation teachers: "value" (the value head) or "lookahead" over it
 
     @staticmethod
     def pack(
