@@ -44,6 +44,21 @@ class Usage:
     def snapshot(self) -> Usage:
         return Usage(self.model_calls, self.tokens_generated, self.tokens_scored, self.tokens_prompt)
 
+    def add_since(self, before: Usage, after: Usage) -> Usage:
+        """Add to this account what another one did between its snapshots ``before`` and
+        ``after`` (a scorer charging the model calls it caused); returns that difference."""
+        delta = Usage(
+            after.model_calls - before.model_calls,
+            after.tokens_generated - before.tokens_generated,
+            after.tokens_scored - before.tokens_scored,
+            after.tokens_prompt - before.tokens_prompt,
+        )
+        self.model_calls += delta.model_calls
+        self.tokens_generated += delta.tokens_generated
+        self.tokens_scored += delta.tokens_scored
+        self.tokens_prompt += delta.tokens_prompt
+        return delta
+
 
 @runtime_checkable
 class Policy(Protocol):

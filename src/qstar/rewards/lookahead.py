@@ -29,8 +29,6 @@ from qstar.types import State
 
 __all__ = ["LookaheadScorer"]
 
-_USAGE_FIELDS = ("model_calls", "tokens_generated", "tokens_scored", "tokens_prompt")
-
 
 class LookaheadScorer:
     """``discount`` times the best child's value under ``base`` (module docstring)."""
@@ -81,8 +79,5 @@ class LookaheadScorer:
             return []
         before = self.base.usage.snapshot()
         values = [float(v) for v in self.base.value(states)]
-        after = self.base.usage
-        for name in _USAGE_FIELDS:
-            gained = getattr(after, name) - getattr(before, name)
-            setattr(self.usage, name, getattr(self.usage, name) + gained)
+        self.usage.add_since(before, self.base.usage)
         return values

@@ -38,15 +38,7 @@ class ValueHeadScorer:
             return []
         before = self.policy.usage.snapshot()
         values = self._values([self.task.render(s) for s in states])
-        after = self.policy.usage
-        delta = Usage(
-            after.model_calls - before.model_calls,
-            after.tokens_generated - before.tokens_generated,
-            after.tokens_scored - before.tokens_scored,
-            after.tokens_prompt - before.tokens_prompt,
-        )
-        for name in ("model_calls", "tokens_generated", "tokens_scored", "tokens_prompt"):
-            setattr(self.usage, name, getattr(self.usage, name) + getattr(delta, name))
+        delta = self.usage.add_since(before, self.policy.usage)
         self.cost.add(Cost(delta.model_calls, delta.tokens_generated, delta.tokens_scored))
         return [float(v) for v in values]
 

@@ -28,20 +28,6 @@ __all__ = ["LockedPolicy", "GenParams", "GenerationBatcher", "count_prompt_token
 T = TypeVar("T")
 
 
-def _add_usage(total: Usage, before: Usage, after: Usage) -> Usage:
-    delta = Usage(
-        after.model_calls - before.model_calls,
-        after.tokens_generated - before.tokens_generated,
-        after.tokens_scored - before.tokens_scored,
-        after.tokens_prompt - before.tokens_prompt,
-    )
-    total.model_calls += delta.model_calls
-    total.tokens_generated += delta.tokens_generated
-    total.tokens_scored += delta.tokens_scored
-    total.tokens_prompt += delta.tokens_prompt
-    return delta
-
-
 class LockedPolicy:
     """``inner`` behind ``lock``, with its own usage account (see module docstring)."""
 
@@ -59,7 +45,7 @@ class LockedPolicy:
             try:
                 return fn(self.inner)
             finally:
-                _add_usage(self.usage, before, self.inner.usage)
+                self.usage.add_since(before, self.inner.usage)
 
     def generate(self, prompts: Sequence[str], **kwargs: Any) -> list[list[Generation]]:
         return self.run(lambda p: p.generate(prompts, **kwargs))
