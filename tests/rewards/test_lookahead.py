@@ -37,6 +37,7 @@ def test_values_back_up_the_best_child_and_final_children_use_the_verifier():
     assert scorer.value(states) == pytest.approx([0.81, 0.81, 0.9, 0.0, 1.0, 0.0])
     # One batched base call for every non-final child of the call, none for final ones.
     assert base.calls == [[("+1",), ("*3",), ("*3", "+1"), ("*3", "*3")]]
+    assert list(scorer.base_values.values()) == [0.9, 0.6, 0.9, 0.2]  # the children's, as asked
     assert isinstance(scorer, Scorer) and scorer.name == "lookahead:mock-scorer"
 
 

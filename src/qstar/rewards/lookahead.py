@@ -13,7 +13,8 @@ value where the task has no test-time verifier); where the task cannot list its 
 base's value is used.
 
 Values are remembered by rendering, so a search that asks for the same state again (the
-teacher's several runs on one problem) pays once. Cost: the base scorer's usage during each
+teacher's several runs on one problem) pays once; ``base_values`` keeps, by rendering, the base
+values it read (the children's, in the order asked). Cost: the base scorer's usage during each
 call is added to this scorer's ``usage`` (see :mod:`qstar.rewards.base`).
 """
 
@@ -42,6 +43,7 @@ class LookaheadScorer:
         self.name = f"lookahead:{base.name}"
         self.usage = Usage()
         self._known: dict[str, float] = {}
+        self.base_values: dict[str, float] = {}
 
     def value(self, states: Sequence[State]) -> list[float]:
         task = self.task
@@ -65,7 +67,9 @@ class LookaheadScorer:
             rest = [c for c in kids if not (task.is_terminal(c) and task.outcome(c) is not None)]
             plans[key] = (rest, final, True)
         asked = [s for rest, _, _ in plans.values() for s in rest]
-        got = iter(self._base_values(asked))
+        read = self._base_values(asked)
+        self.base_values.update(zip((task.render(s) for s in asked), read, strict=True))
+        got = iter(read)
         for key, (rest, final, backed_up) in plans.items():
             values = final + [next(got) for _ in rest]
             if backed_up:

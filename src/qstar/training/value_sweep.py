@@ -39,6 +39,7 @@ from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
 from qstar.policy.tinygpt.model import GPT
 from qstar.policy.tinygpt.tokenizer import Tokenizer
+from qstar.rewards.lookahead import LookaheadScorer
 from qstar.rewards.value_head import ValueHeadScorer
 from qstar.search.checks import check_float, check_int
 from qstar.tasks.base import State, Task
@@ -138,16 +139,11 @@ def _backups(
     task: Task, policy: Any, states: Sequence[State], config: SweepConfig, rng: np.random.Generator
 ) -> tuple[list[list[Any]], list[list[Any]]]:
     """``(targets, anchors)`` of one problem's swept states (module docstring)."""
-    children = [[task.apply(s, step) for step in task.legal_steps(s) or []] for s in states]
-    # Children of one state share its text: the scorer runs that text once for all of them.
-    open_kids = [c for kids in children for c in kids if not task.is_terminal(c)]
-    scored = ValueHeadScorer(task, policy).value(open_kids)
-    values = dict(zip((task.render(c) for c in open_kids), scored, strict=True))
+    # The targets are one-step lookahead values; the children's own values come with them.
+    lookahead = LookaheadScorer(task, ValueHeadScorer(task, policy), discount=config.discount)
+    targets = [[task.render(s), v] for s, v in zip(states, lookahead.value(states), strict=True)]
+    values = lookahead.base_values
     open_prompts = list(values)
-    targets = []
-    for state, kids in zip(states, children, strict=True):
-        q = [float(task.outcome(c)) if task.is_terminal(c) else values[task.render(c)] for c in kids]
-        targets.append([task.render(state), config.discount * max(q) if q else 0.0])
     count = round(config.anchor_fraction * len(open_prompts))
     picked = sorted(rng.choice(len(open_prompts), size=count, replace=False)) if count else []
     anchors = [[open_prompts[i], values[open_prompts[i]]] for i in picked]
