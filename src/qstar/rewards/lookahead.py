@@ -62,9 +62,13 @@ class LookaheadScorer:
             if steps is None:
                 plans[key] = ([state], [], False)
                 continue
-            kids = [task.apply(state, step) for step in steps]
-            final = [float(o) for c in kids if task.is_terminal(c) and (o := task.outcome(c)) is not None]
-            rest = [c for c in kids if not (task.is_terminal(c) and task.outcome(c) is not None)]
+            rest, final = [], []
+            for child in (task.apply(state, step) for step in steps):
+                outcome = task.outcome(child) if task.is_terminal(child) else None
+                if outcome is None:
+                    rest.append(child)
+                else:
+                    final.append(float(outcome))
             plans[key] = (rest, final, True)
         asked = [s for rest, _, _ in plans.values() for s in rest]
         read = self._base_values(asked)
