@@ -2,8 +2,9 @@
 # Rebuilds the shipped default tiny GPT from random weights, then measures it (issue 6):
 #   stage 1: the RFT loop from the rules and the verifier alone (rule lines, lookahead value
 #            targets, rotary positions), train split only;
-#   sweep:   with SWEEP=1, `qstar train sweep` first sharpens the stage-1 value head (one Bellman
-#            backup over every first-step state of the train split, KL-anchored policy) and
+#   sweep:   with SWEEP=1, `qstar train sweep` first sharpens the stage-1 value head (one
+#            Bellman backup over every first-step state of the train split, SWEEP_STEPS fitting
+#            steps, KL-anchored policy) and
 #            the swept model is the teacher (the shipped recipe); SWEEP=0 skips it;
 #   stage 2: Stream of Search distillation (the stage-1 model writes its own depth-first
 #            searches over the train split; fine-tuned on the verified ones), block 1536;
@@ -33,6 +34,7 @@ STEPS=${STEPS:-1700}
 BLOCK=${BLOCK:-1536}
 TEMPERATURE=${TEMPERATURE:-0.5}
 SWEEP=${SWEEP:-1}
+SWEEP_STEPS=${SWEEP_STEPS:-600}
 THRESHOLD=${THRESHOLD:-0.5}
 STAR_PASSES=${STAR_PASSES:-0}
 STAR_STEPS=${STAR_STEPS:-1000}
@@ -46,7 +48,8 @@ BIN=${BIN:-.venv/bin}
     --position rope --seed "$SEED" --test --runs-dir "$RUNS" --name "$NAME-stage1"
 stage1="$RUNS/$NAME-stage1/checkpoints/$(printf 'round-%04d' "$ROUNDS")"
 if [ "$SWEEP" = 1 ]; then
-    "$BIN/qstar" train sweep --init "$stage1" --out "$RUNS/$NAME-sweep" --seed "$SEED" --workers "$WORKERS"
+    "$BIN/qstar" train sweep --init "$stage1" --out "$RUNS/$NAME-sweep" --steps "$SWEEP_STEPS" --seed "$SEED" \
+        --workers "$WORKERS"
     stage1="$RUNS/$NAME-sweep"
 fi
 "$BIN/qstar" train distill --init "$stage1" --out "$RUNS/$NAME" --traces-per-problem "$TRACES" \

@@ -46,6 +46,7 @@ def test_recipe_defaults_are_the_shipped_cut_recipe(tmp_path):
     runs = tmp_path / "runs"
     assert "--rounds 11 " in calls[0] and "--position rope " in calls[0]
     assert calls[1].startswith(f"qstar train sweep --init {runs}/r-stage1/checkpoints/round-0011 ")
+    assert "--steps 600 " in calls[1]
     assert f"--init {runs}/r-sweep --out {runs}/r --traces-per-problem 3 --steps 1700 " in calls[2]
     assert "--teacher-temperature 0.5 --value-threshold 0.5 " in calls[2] and len(calls) == 5
 
@@ -61,3 +62,8 @@ def test_recipe_with_a_sweep_distils_from_the_swept_model(tmp_path):
         and "--value-threshold 0.4 " in calls[2]
     )
     assert f"--init {runs}/r-sweep --out {runs}/r --report-only" in calls[3] and len(calls) == 5
+
+
+def test_recipe_passes_the_sweep_steps(tmp_path):
+    calls = recipe_commands(tmp_path, SWEEP_STEPS="1200")
+    assert calls[1].startswith("qstar train sweep ") and "--steps 1200 " in calls[1]
