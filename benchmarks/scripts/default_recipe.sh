@@ -4,8 +4,8 @@
 #            targets, rotary positions), train split only;
 #   sweep:   with SWEEP=1, `qstar train sweep` first sharpens the stage-1 value head (one
 #            Bellman backup over every first-step state of the train split, SWEEP_STEPS fitting
-#            steps, KL-anchored policy) and
-#            the swept model is the teacher (the shipped recipe); SWEEP=0 skips it;
+#            steps, KL-anchored policy) and the swept model is the teacher (the shipped
+#            recipe); SWEEP=0 skips it;
 #   stage 2: Stream of Search distillation (the stage-1 model writes its own depth-first
 #            searches over the train split; fine-tuned on the verified ones), block 1536;
 #   stage 3: STAR_PASSES passes of STaR on written searches (the student writes its own
