@@ -37,6 +37,11 @@ def matching_threshold(values: Sequence[float], share: float) -> float:
     return float(np.quantile(np.asarray(values, dtype=float), 1.0 - share))
 
 
+def kept_share(values: Sequence[float], threshold: float) -> float:
+    """The share of ``values`` at or above ``threshold`` (what a teacher at it would enter)."""
+    return float(np.mean(np.asarray(values, dtype=float) >= threshold))
+
+
 def first_step_values(model: str, limit: int, *, quiet: bool = False) -> list[float]:
     """The value head of ``model`` on every state one step below the first ``limit`` train puzzles."""
     task = get_task("game24")
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     reference = first_step_values(args.reference, args.limit, quiet=args.quiet)
-    share = float(np.mean(np.asarray(reference) >= args.reference_threshold))
+    share = kept_share(reference, args.reference_threshold)
     print(
         f"{args.reference}: keeps {share:.1%} of {len(reference)} first-step train states at {args.reference_threshold}"
     )
@@ -69,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for model in args.model:
         values = first_step_values(model, args.limit, quiet=args.quiet)
         threshold = matching_threshold(values, share)
-        kept = float(np.mean(np.asarray(values) >= args.reference_threshold))
+        kept = kept_share(values, args.reference_threshold)
         results[model] = {
             "threshold": round(threshold, 3),
             f"kept_at_{args.reference_threshold}": round(kept, 3),
