@@ -41,14 +41,14 @@ def test_recipe_without_star_passes_measures_the_distilled_student(tmp_path):
     assert len(calls) == 4 and f"--out {tmp_path}/runs/r --report-only" in calls[2]
 
 
-def test_recipe_defaults_are_the_shipped_cut_recipe(tmp_path):
+def test_recipe_defaults_are_the_shipped_sharp60_recipe(tmp_path):
     calls = recipe_commands(tmp_path)
     runs = tmp_path / "runs"
     assert "--rounds 11 " in calls[0] and "--position rope " in calls[0]
     assert calls[1].startswith(f"qstar train sweep --init {runs}/r-stage1/checkpoints/round-0011 ")
-    assert "--steps 600 " in calls[1]
+    assert "--steps 1200 " in calls[1]
     assert f"--init {runs}/r-sweep --out {runs}/r --traces-per-problem 3 --steps 1700 " in calls[2]
-    assert "--teacher-temperature 0.5 --value-threshold 0.5 " in calls[2] and len(calls) == 5
+    assert "--teacher-temperature 0.5 --value-threshold 0.64 " in calls[2] and len(calls) == 5
 
 
 def test_recipe_with_a_sweep_distils_from_the_swept_model(tmp_path):
