@@ -3,6 +3,7 @@
     python -m benchmarks.distill [--init default] [--out runs/distill] [--steps 2000] ...
     python -m benchmarks.distill --report-only --out runs/distill   # re-evaluate a saved student
     python -m benchmarks.distill ... --compare rft=runs/rft-continue-r6/checkpoints/round-0006
+    python -m benchmarks.distill --report-only --out runs/distill --splits train --sample 100
 
 Distils ``--init`` (by default the shipped model, itself trained by the RFT loop from rules
 alone) into a student that writes its own search: :func:`qstar.training.distill.distill` on the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from benchmarks.common import write_json
 from qstar.policy.tinygpt.policy import default_checkpoint_dir
 from qstar.tasks.registry import get_task
 from qstar.training.distill import DistillConfig, distill, evaluate_student
+from qstar.types import Problem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/distill", help="student checkpoint directory")
     p.add_argument("--splits", default="val,test")
     p.add_argument("--limit", type=int, default=None, help="first N problems of each split (default: all)")
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="a seeded random N problems of each split instead (e.g. train puzzles as hard as val's)",
+    )
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample")
     p.add_argument("--num-problems", type=int, default=None, help="first N train problems (default: all)")
     p.add_argument("--report-only", action="store_true", help="evaluate an existing --out, do not train")
     p.add_argument("--compare", action="append", default=[], help="NAME=DIR: another checkpoint to evaluate")
@@ -62,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _problems(problems: list[Problem], args: argparse.Namespace) -> list[Problem]:
+    """The split's first ``--limit`` problems, or a seeded random ``--sample`` of them."""
+    if args.sample is None:
+        return problems[: args.limit]
+    if args.limit is not None:
+        raise SystemExit("distill: give --limit or --sample, not both")
+    if not 0 < args.sample <= len(problems):
+        raise SystemExit(f"distill: --sample must be in 1..{len(problems)}, got {args.sample}")
+    return random.Random(args.sample_seed).sample(problems, args.sample)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parser().parse_args(argv)
     torch.set_num_threads(1)
@@ -76,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     others = dict(c.split("=", 1) for c in args.compare)
     results: dict[str, Any] = {"teacher": {}, "student": {}, **{name: {} for name in others}}
     for split in args.splits.split(","):
-        problems = task.problems(split)[: args.limit]
+        problems = _problems(task.problems(split), args)
         results["teacher"][split] = evaluate_student(init, problems, modes=("greedy", "qstar"))
         modes = args.student_modes.split(",") if args.student_modes else None
         results["student"][split] = evaluate_student(

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `benchmarks` is a top-level package of the repository
     sys.path.insert(0, str(ROOT))
@@ -42,3 +44,16 @@ def test_distill_benchmark_smoke(tiny_checkpoint, tmp_path):
         ]
     )
     assert json.loads(result.read_text())["distill"]["trainer"] == "distill"
+
+
+def test_sample_is_a_seeded_random_subset_and_excludes_limit():
+    problems = list(range(50))
+    pick = bench._parser().parse_args(["--sample", "5", "--sample-seed", "3"])
+    first, again = bench._problems(problems, pick), bench._problems(problems, pick)
+    assert first == again and len(set(first)) == 5 and first != problems[:5]
+    other = bench._problems(problems, bench._parser().parse_args(["--sample", "5", "--sample-seed", "4"]))
+    assert other != first
+    assert bench._problems(problems, bench._parser().parse_args(["--limit", "2"])) == [0, 1]
+    for bad in (["--sample", "5", "--limit", "2"], ["--sample", "0"], ["--sample", "51"]):
+        with pytest.raises(SystemExit):
+            bench._problems(problems, bench._parser().parse_args(bad))
