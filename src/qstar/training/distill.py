@@ -67,6 +67,7 @@ __all__ = [
     "trace_examples",
     "judge_examples",
     "load_records",
+    "save_records",
     "distill",
     "evaluate_student",
 ]
@@ -206,7 +207,7 @@ def judge_examples(records: Sequence[dict[str, Any]]) -> list[TokenExample]:
 TRACES_FILE = "teacher_traces.jsonl.gz"
 
 
-def _save_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
+def save_records(path: Path, records: Sequence[dict[str, Any]]) -> None:
     """Write the records as gzipped JSON lines, atomically (:func:`~qstar.training.runs.write_atomic`)."""
     lines = "".join(json.dumps(record) + "\n" for record in records)
     write_atomic(path, gzip.compress(lines.encode("utf-8"), mtime=0))
@@ -283,7 +284,7 @@ def distill(
         with Progress(disable=not progress, transient=True) as bar:
             job = bar.add_task("teacher traces", total=len(problems))
             records = collect_traces(task, problems, init, config, on_progress=lambda n: bar.advance(job, n))
-    _save_records(Path(out) / TRACES_FILE, records)
+    save_records(Path(out) / TRACES_FILE, records)
     lm, values, judged, sizes = _examples(records, config)
     if mixed:
         lm_mixed, values_mixed, judged_mixed, sizes["mixed"] = _examples(mixed, config)
