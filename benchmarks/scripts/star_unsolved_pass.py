@@ -15,14 +15,13 @@ import json
 import sys
 
 from qstar.tasks.registry import get_task
-from qstar.training.distill import DistillConfig, distill, load_records
+from qstar.training.distill import DistillConfig, distill, load_records, unsolved_problems
 
 
 def main(student: str = "runs/distill-rope-t05", out: str = "runs/star-t05-unsolved") -> None:
     task = get_task("game24")
     earlier = load_records(student, task)
-    unsolved = {r["text"] for r in earlier if not any(t["solved"] for t in r["traces"])}
-    problems = [p for p in task.problems("train") if p.text in unsolved]
+    problems = unsolved_problems(task, earlier)
     print(f"{len(problems)} train puzzles the teacher never solved")
     config = DistillConfig(
         teacher="self", teacher_temperature=1.0, traces_per_problem=1, block_size=1536, steps=1000, lr=5e-4

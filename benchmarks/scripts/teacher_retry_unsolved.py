@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qstar.tasks.registry import get_task
-from qstar.training.distill import TRACES_FILE, DistillConfig, collect_traces, load_records, save_records
+from qstar.training.distill import (
+    TRACES_FILE,
+    DistillConfig,
+    collect_traces,
+    load_records,
+    save_records,
+    unsolved_problems,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -39,8 +46,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     args = ap.parse_args(argv)
     task = get_task("game24")
-    unsolved = {r["id"] for r in load_records(args.traces, task) if not any(t["solved"] for t in r["traces"])}
-    problems = [p for p in task.problems("train") if p.id in unsolved]
+    problems = unsolved_problems(task, load_records(args.traces, task))
     config = DistillConfig(
         traces_per_problem=args.runs,
         teacher_temperature=args.temperature,

@@ -68,6 +68,7 @@ __all__ = [
     "judge_examples",
     "load_records",
     "save_records",
+    "unsolved_problems",
     "distill",
     "evaluate_student",
 ]
@@ -226,6 +227,12 @@ def load_records(path: str | Path, task: Task) -> list[dict[str, Any]]:
         records = [json.loads(line) for line in f if line.strip()]
     check_not_held_out([task.parse_problem(r["text"]) for r in records], held_out_texts(task))
     return records
+
+
+def unsolved_problems(task: Task, records: Sequence[dict[str, Any]]) -> list[Problem]:
+    """The train problems of ``records`` on which no teacher run was verified, in split order."""
+    unsolved = {r["text"] for r in records if not any(t["solved"] for t in r["traces"])}
+    return [p for p in task.problems("train") if p.text in unsolved]
 
 
 def _examples(
