@@ -53,6 +53,8 @@ def test_config_is_validated():
         DistillConfig(teacher="self", teacher_temperature=0.0, traces_per_problem=2)
     with pytest.raises(ConfigError, match="explore must be in"):
         DistillConfig(explore=1.5)
+    with pytest.raises(ConfigError, match="grow_layers must be an integer >= 0"):
+        DistillConfig(grow_layers=-1)
 
 
 def test_every_teacher_knob_reaches_the_teacher_search():
@@ -203,6 +205,12 @@ def test_distill_reuses_saved_traces_and_trains_the_judgement(tiny_checkpoint, t
     summary = json.loads((tmp_path / "c" / "distill_summary.json").read_text())
     assert summary["distill"]["data"]["judge_examples"] > 0
     assert summary["distill"]["distill_config"]["judge_weight"] == 0.5
+    grow = ["--reuse-traces", str(tmp_path / "a"), "--steps", "1", "--batch-size", "2", "--grow-layers", "1"]
+    assert (
+        main([*cli_args(tiny_checkpoint, tmp_path / "d", 3), *grow, "--eval-problems", "0", "--quiet"]) == 0
+    )
+    grown, teacher = load_checkpoint(tmp_path / "d"), load_checkpoint(tiny_checkpoint)
+    assert grown.model.config.n_layer == teacher.model.config.n_layer + 1
     capsys.readouterr()
     assert main([*args[:-4], "--reuse-traces", str(tmp_path / "none")]) != 0
     assert "no teacher traces at" in capsys.readouterr().err

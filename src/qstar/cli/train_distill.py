@@ -49,6 +49,8 @@ CONFIG_HELP = {
     "(discount x the best child's value: final children by the verifier, the rest by the value head)",
     "teacher_order": "search teacher: what orders its children before the noise: 'prior' (the policy) or 'value' "
     "(the value head's log-odds; final children by the verifier's verdict)",
+    "grow_layers": "transformer blocks added on top of the --init model's before fine-tuning, each starting "
+    "as the identity (a deeper student than its teacher)",
 }
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import load_checkpoint, save_checkpoint
-from qstar.policy.tinygpt.model import with_block_size
+from qstar.policy.tinygpt.model import with_block_size, with_extra_layers
 from qstar.rewards.base import Scorer
 from qstar.rewards.lookahead import LookaheadScorer
 from qstar.rewards.value_head import ValueHeadScorer
@@ -310,6 +310,9 @@ def distill(
         raise ConfigError("the teacher solved no problem: nothing to distil (check the checkpoint and task)")
     ckpt = load_checkpoint(init)
     model = with_block_size(ckpt.model, max(config.block_size, ckpt.model.config.block_size))
+    if config.grow_layers:
+        model = with_extra_layers(model, config.grow_layers, seed=config.seed)
+        log(f"student grown to {model.config.n_layer} layers")
     # <bos> prompt completion <eos> must fit: longer traces are dropped, and counted.
     fits = [
         len(ckpt.tokenizer.encode(e.prompt + e.completion)) + 2 <= model.config.block_size + 1 for e in lm

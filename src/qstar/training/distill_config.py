@@ -40,7 +40,10 @@ class DistillConfig:
     teacher run; ``block_size``: the student's context (traces are longer than one step);
     ``keep_plain``/``keep_values``: the extra examples of the module docstring;
     ``judge_weight``: weight of the written-judgement loss (:func:`judge_examples`; 0 = off,
-    stream format only).
+    stream format only); ``grow_layers``: transformer blocks added on top of the init model's
+    before fine-tuning, each starting as the identity
+    (:func:`~qstar.policy.tinygpt.model.with_extra_layers`), for a deeper student than its
+    teacher.
 
     ``teacher``: ``search`` (the teacher search of the format writes the traces) or ``self``
     (stream format only: the ``init`` model writes them itself, one legal line at a time,
@@ -75,6 +78,7 @@ class DistillConfig:
     teacher: str = "search"
     teacher_order: str = "prior"
     teacher_judge: str = "value"
+    grow_layers: int = 0
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -93,6 +97,7 @@ class DistillConfig:
             "workers",
         ):
             check_int("DistillConfig", name, getattr(self, name))
+        check_int("DistillConfig", "grow_layers", self.grow_layers, minimum=0)
         for name in ("value_threshold", "explore"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"DistillConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")

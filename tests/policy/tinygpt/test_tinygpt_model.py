@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from qstar.errors import ConfigError
-from qstar.policy.tinygpt.model import GPT, GPTConfig, expand_cache, rotary_tables, rotate, with_block_size
+from qstar.policy.tinygpt.model import (
+    GPT,
+    GPTConfig,
+    expand_cache,
+    rotary_tables,
+    rotate,
+    with_block_size,
+    with_extra_layers,
+)
 from qstar.policy.tinygpt.tokenizer import Tokenizer
 
 
@@ -173,6 +181,31 @@ def test_with_block_size_of_a_rotary_model_only_changes_the_limit():
     with torch.no_grad():
         assert torch.equal(model(idx).logits, bigger(idx).logits)
     assert model.num_params(non_embedding=True) == model.num_params()
+
+
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_with_extra_layers_starts_as_the_same_function_and_learns_from_there(position):
+    model = GPT(tiny_config(position=position), seed=3).eval()
+    deeper = with_extra_layers(model, 2, seed=1).eval()
+    assert deeper.config.n_layer == 4 and deeper.config.block_size == model.config.block_size
+    idx = torch.randint(0, 60, (2, 20), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before, after = model(idx), deeper(idx)
+    assert torch.equal(before.logits, after.logits) and torch.equal(before.value_logits, after.value_logits)
+    for name, param in deeper.named_parameters():  # the old blocks are copied, the new inner ones drawn
+        if name.startswith("blocks.3.") and "c_proj" in name:
+            assert not param.any(), name
+        elif name.startswith("blocks.3.") and name.endswith("c_fc.weight"):
+            assert param.std() > 0.01
+        elif name in dict(model.named_parameters()):
+            assert torch.equal(param, dict(model.named_parameters())[name]), name
+    deeper.train()
+    loss = deeper(idx).logits.logsumexp(-1).mean()
+    loss.backward()
+    assert deeper.blocks[3].mlp.c_proj.weight.grad.abs().sum() > 0  # the zero branch can grow
+    assert torch.equal(with_extra_layers(model, 0).eval()(idx).logits, before.logits)
+    with pytest.raises(ConfigError, match="extra must be an integer >= 0"):
+        with_extra_layers(model, -1)
 
 
 @pytest.mark.parametrize("head_size", [6, 7])

@@ -51,6 +51,7 @@ __all__ = [
     "rotate",
     "rotary_tables",
     "with_block_size",
+    "with_extra_layers",
 ]
 
 # One (key, value) pair per layer, each (B, nh, S, hs).
@@ -364,3 +365,24 @@ def with_block_size(model: GPT, block_size: int) -> GPT:
         state["wpe.weight"] = wpe[:block_size].clone()
     bigger.load_state_dict(state)
     return bigger.to(model.wte.weight.device)
+
+
+def with_extra_layers(model: GPT, extra: int, *, seed: int = 0) -> GPT:
+    """A copy of ``model`` with ``extra`` more transformer blocks on top of its own, each
+    starting as the identity: its inner weights are freshly initialised (from ``seed``) and its
+    two residual projections (attention and MLP ``c_proj``) are zero, so the deeper copy
+    computes exactly what ``model`` did, and fine-tuning grows the new blocks from there (the
+    function-preserving growth of Net2Net, Chen et al. 2016, "Net2Net: Accelerating Learning via
+    Knowledge Transfer", arXiv 1511.05641, with zero-initialised residual branches as in Goyal
+    et al. 2017). ``extra`` = 0 returns a plain copy."""
+    if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+        raise ConfigError(f"with_extra_layers: extra must be an integer >= 0, got {extra!r}")
+    deeper = GPT(replace(model.config, n_layer=model.config.n_layer + extra), seed=seed)
+    state = deeper.state_dict()
+    state.update({k: v.clone() for k, v in model.state_dict().items()})
+    for index in range(model.config.n_layer, deeper.config.n_layer):
+        for branch in ("attn", "mlp"):
+            state[f"blocks.{index}.{branch}.c_proj.weight"].zero_()
+            state[f"blocks.{index}.{branch}.c_proj.bias"].zero_()
+    deeper.load_state_dict(state)
+    return deeper.to(model.wte.weight.device)
