@@ -1,0 +1,27 @@
+"""benchmarks/scripts/teacher_reach.py: the distillation's stream teacher measured on held-out splits."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "teacher_reach.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("teacher_reach", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reach_runs_the_teacher_on_val_and_reports_each_run(tiny_checkpoint, tmp_path):
+    out = tmp_path / "reach.json"
+    argv = ["--model", tiny_checkpoint, "--splits", "val", "--limit", "2", "--runs", "2", "--json", str(out)]
+    report = _script().main([*argv, "--value-threshold", "0", "--max-lines", "3"])
+    r = report["results"][tiny_checkpoint]["val"]
+    assert r["n"] == 2 and len(r["solved_per_run"]) == 2
+    assert max(r["solved_per_run"]) <= r["solved_by_any_run"] <= sum(r["solved_per_run"])
+    assert 0 < r["lines_per_run"] <= 6 and r["expansions_per_puzzle"] > 0
+    assert json.loads(out.read_text())["results"][tiny_checkpoint]["val"] == r
