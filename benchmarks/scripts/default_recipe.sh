@@ -8,6 +8,11 @@
 #            recipe); SWEEP=0 skips it;
 #   stage 2: Stream of Search distillation (the stage-1 model writes its own depth-first
 #            searches over the train split; fine-tuned on the verified ones), block 1536;
+#   iterate: ITER_PASSES passes of expert iteration on written searches (Anthony et al. 2017,
+#            "Thinking Fast and Slow with Deep Learning and Tree Search"): the latest student,
+#            now a far better searcher than the sweep, is the stream teacher (its own prior and
+#            value head, ITER_TRACES runs per train puzzle) of the next student, fine-tuned from
+#            it ITER_STEPS steps at ITER_LR; ITER_PASSES=0 skips it;
 #   stage 3: STAR_PASSES passes of STaR on written searches (the student writes its own
 #            searches on the train split, one legal line at a time sampled at
 #            STAR_TEMPERATURE; fine-tuned STAR_STEPS steps on the verified ones mixed with
@@ -37,6 +42,10 @@ TEMPERATURE=${TEMPERATURE:-0.5}
 SWEEP=${SWEEP:-1}
 SWEEP_STEPS=${SWEEP_STEPS:-1200}
 THRESHOLD=${THRESHOLD:-0.64}
+ITER_PASSES=${ITER_PASSES:-0}
+ITER_TRACES=${ITER_TRACES:-3}
+ITER_STEPS=${ITER_STEPS:-800}
+ITER_LR=${ITER_LR:-5e-4}
 STAR_PASSES=${STAR_PASSES:-0}
 STAR_STEPS=${STAR_STEPS:-1000}
 STAR_TEMPERATURE=${STAR_TEMPERATURE:-1.0}
@@ -57,6 +66,12 @@ fi
     --steps "$STEPS" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" --value-threshold "$THRESHOLD" \
     --seed "$SEED" --eval-problems 0
 student="$RUNS/$NAME"
+for pass in $(seq 1 "$ITER_PASSES"); do
+    "$BIN/qstar" train distill --init "$student" --out "$RUNS/$NAME-iter$pass" --traces-per-problem "$ITER_TRACES" \
+        --steps "$ITER_STEPS" --lr "$ITER_LR" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" \
+        --value-threshold "$THRESHOLD" --seed "$SEED" --eval-problems 0
+    student="$RUNS/$NAME-iter$pass"
+done
 mix=(--mix-traces "$student")
 for pass in $(seq 1 "$STAR_PASSES"); do
     "$BIN/qstar" train distill --init "$student" --out "$RUNS/$NAME-star$pass" --teacher self \

@@ -67,3 +67,13 @@ def test_recipe_with_a_sweep_distils_from_the_swept_model(tmp_path):
 def test_recipe_passes_the_sweep_steps(tmp_path):
     calls = recipe_commands(tmp_path, SWEEP_STEPS="1200")
     assert calls[1].startswith("qstar train sweep ") and "--steps 1200 " in calls[1]
+
+
+def test_recipe_iterates_with_each_student_teaching_the_next(tmp_path):
+    calls = recipe_commands(tmp_path, ITER_PASSES="2", ITER_STEPS="300", ITER_TRACES="2")
+    runs = tmp_path / "runs"
+    first, second = calls[3], calls[4]
+    assert f"train distill --init {runs}/r --out {runs}/r-iter1 --traces-per-problem 2 --steps 300 " in first
+    assert "--teacher self" not in first and "--lr 5e-4 " in first and "--value-threshold 0.64 " in first
+    assert f"--init {runs}/r-iter1 --out {runs}/r-iter2 " in second
+    assert f"--out {runs}/r-iter2 --report-only" in calls[5] and len(calls) == 7
