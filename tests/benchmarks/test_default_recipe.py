@@ -24,7 +24,7 @@ def recipe_commands(tmp_path: Path, **env: str) -> list[str]:
 
 
 def test_recipe_runs_stage_one_distillation_then_each_star_pass_on_the_last_student(tmp_path):
-    calls = recipe_commands(tmp_path, STAR_PASSES="2", SEED="3", SWEEP="0", ROUNDS="12")
+    calls = recipe_commands(tmp_path, STAR_PASSES="2", SEED="3", SWEEP="0", ROUNDS="12", ITER_PASSES="0")
     runs = tmp_path / "runs"
     assert calls[0].startswith("qstar train rft ") and "--name r-stage1" in calls[0]
     assert f"--init {runs}/r-stage1/checkpoints/round-0012 --out {runs}/r " in calls[1]
@@ -37,22 +37,24 @@ def test_recipe_runs_stage_one_distillation_then_each_star_pass_on_the_last_stud
 
 
 def test_recipe_without_star_passes_measures_the_distilled_student(tmp_path):
-    calls = recipe_commands(tmp_path, SWEEP="0")
+    calls = recipe_commands(tmp_path, SWEEP="0", ITER_PASSES="0")
     assert len(calls) == 4 and f"--out {tmp_path}/runs/r --report-only" in calls[2]
 
 
-def test_recipe_defaults_are_the_shipped_sharp60_recipe(tmp_path):
+def test_recipe_defaults_are_the_shipped_sharp60_iter1_recipe(tmp_path):
     calls = recipe_commands(tmp_path)
     runs = tmp_path / "runs"
     assert "--rounds 11 " in calls[0] and "--position rope " in calls[0]
     assert calls[1].startswith(f"qstar train sweep --init {runs}/r-stage1/checkpoints/round-0011 ")
     assert "--steps 1200 " in calls[1]
     assert f"--init {runs}/r-sweep --out {runs}/r --traces-per-problem 3 --steps 1700 " in calls[2]
-    assert "--teacher-temperature 0.5 --value-threshold 0.64 " in calls[2] and len(calls) == 5
+    assert "--teacher-temperature 0.5 --value-threshold 0.64 " in calls[2]
+    assert f"--init {runs}/r --out {runs}/r-iter1 --traces-per-problem 3 --steps 800 --lr 5e-4 " in calls[3]
+    assert f"--init {runs}/r-sweep --out {runs}/r-iter1 --report-only" in calls[4] and len(calls) == 6
 
 
 def test_recipe_with_a_sweep_distils_from_the_swept_model(tmp_path):
-    calls = recipe_commands(tmp_path, SWEEP="1", THRESHOLD="0.4", ROUNDS="6")
+    calls = recipe_commands(tmp_path, SWEEP="1", THRESHOLD="0.4", ROUNDS="6", ITER_PASSES="0")
     runs = tmp_path / "runs"
     assert calls[1].startswith(
         f"qstar train sweep --init {runs}/r-stage1/checkpoints/round-0006 --out {runs}/r-sweep "
