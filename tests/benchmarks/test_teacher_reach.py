@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "teacher_reach.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("teacher_reach", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_reach_runs_the_teacher_on_val_and_reports_each_run(tiny_checkpoint, tmp_path):
+def test_reach_runs_the_teacher_on_val_and_reports_each_run(tiny_checkpoint, tmp_path, load_script):
     out = tmp_path / "reach.json"
     argv = ["--model", tiny_checkpoint, "--splits", "val", "--limit", "2", "--runs", "2", "--json", str(out)]
-    report = _script().main([*argv, "--value-threshold", "0", "--max-lines", "3"])
+    report = load_script("teacher_reach.py").main([*argv, "--value-threshold", "0", "--max-lines", "3"])
     r = report["results"][tiny_checkpoint]["val"]
     assert r["n"] == 2 and len(r["solved_per_run"]) == 2
     assert max(r["solved_per_run"]) <= r["solved_by_any_run"] <= sum(r["solved_per_run"])

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from qstar.tasks.registry import get_task
 from qstar.training.distill import TRACES_FILE, load_records, save_records
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scripts" / "teacher_retry_unsolved.py"
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("teacher_retry_unsolved", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_retry_reruns_the_teacher_on_unsolved_train_puzzles_only(tiny_checkpoint, tmp_path):
+def test_retry_reruns_the_teacher_on_unsolved_train_puzzles_only(tiny_checkpoint, tmp_path, load_script):
     task = get_task("game24")
     solved, unsolved = task.problems("train")[:2]
     first = tmp_path / "first"
@@ -29,7 +17,9 @@ def test_retry_reruns_the_teacher_on_unsolved_train_puzzles_only(tiny_checkpoint
     save_records(first / TRACES_FILE, records)
     out = tmp_path / "retry"
     argv = ["--traces", str(first), "--init", tiny_checkpoint, "--out", str(out)]
-    summary = _script().main(argv + ["--runs", "2", "--max-lines", "3", "--value-threshold", "0"])
+    summary = load_script("teacher_retry_unsolved.py").main(
+        argv + ["--runs", "2", "--max-lines", "3", "--value-threshold", "0"]
+    )
     retried = load_records(out, task)
     assert [r["id"] for r in retried] == [unsolved.id]
     assert len(retried[0]["traces"]) == 2 and all(t["lines"] <= 6 for t in retried[0]["traces"])
