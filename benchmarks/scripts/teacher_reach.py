@@ -19,14 +19,10 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from qstar.tasks.registry import get_task
-from qstar.training.distill import DistillConfig, trace_job
-from qstar.training.loop_data import derive_seed
-from qstar.training.workers import Job
-from qstar.types import Cost
+from qstar.training.distill import DistillConfig, records_cost, teacher_job, trace_job
 
 
 def reach(model: str, split: str, config: DistillConfig, *, limit: int | None = None) -> dict:
@@ -34,23 +30,10 @@ def reach(model: str, split: str, config: DistillConfig, *, limit: int | None = 
     per run and by any run, and the cost (per puzzle, all runs together)."""
     task = get_task("game24")
     problems = task.problems(split)[:limit]
-    seeds = [derive_seed(config.seed, "distill", p.text) for p in problems]
-    job = Job(
-        task.name,
-        Job.pack(problems, seeds),
-        model,
-        search=config.teacher_search,
-        budget=config.teacher_budget,
-        knobs=asdict(config.teacher_config()),
-        samples=config.samples,
-        scorer=config.teacher_judge,
-    )
     start = time.process_time()
-    records = trace_job(job)
+    records = trace_job(teacher_job(task, problems, model, config))  # held out: measured, never trained on
     cpu = time.process_time() - start
-    cost = Cost()
-    for record in records:
-        cost.add(Cost.from_json(record["cost"]))
+    cost = records_cost(records)
     n = len(records)
     per_run = [sum(r["traces"][k]["solved"] for r in records) / n for k in range(config.samples)]
     return {

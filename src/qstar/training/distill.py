@@ -63,12 +63,14 @@ __all__ = [
     "TRACES_FILE",
     "DistillConfig",
     "trace_job",
+    "teacher_job",
     "collect_traces",
     "trace_examples",
     "judge_examples",
     "load_records",
     "save_records",
     "unsolved_problems",
+    "records_cost",
     "distill",
     "evaluate_student",
 ]
@@ -124,6 +126,26 @@ def trace_job(job: Job) -> list[dict[str, Any]]:
     return out
 
 
+def teacher_job(
+    task: Task, problems: Sequence[Problem], checkpoint: str | Path, config: DistillConfig
+) -> Job:
+    """The :func:`trace_job` of ``config``'s teacher from ``checkpoint`` on ``problems``, each
+    with its own seed (derived from ``config.seed`` and the problem's text, so a problem gets
+    the same teacher runs in whatever job it falls). No held-out check: callers that train
+    on the records make it (:func:`collect_traces`)."""
+    seeds = [derive_seed(config.seed, "distill", p.text) for p in problems]
+    return Job(
+        task.name,
+        Job.pack(problems, seeds),
+        str(checkpoint),
+        search=config.teacher_search,
+        budget=config.teacher_budget,
+        knobs=asdict(config.teacher_config()),
+        samples=config.samples,
+        scorer=config.teacher_judge,
+    )
+
+
 def collect_traces(
     task: Task,
     problems: Sequence[Problem],
@@ -135,8 +157,6 @@ def collect_traces(
     """Run :func:`trace_job` over ``problems`` (never test or val) with ``config.workers``
     processes; ``on_progress(n)`` after each batch of ``n`` problems."""
     check_not_held_out(problems, held_out_texts(task))
-    seeds = [derive_seed(config.seed, "distill", p.text) for p in problems]
-    knobs = asdict(config.teacher_config())
     workers = Workers(config.workers)
     records: list[dict[str, Any]] = []
     try:
@@ -145,16 +165,7 @@ def collect_traces(
         for start in range(0, len(problems), wave):
             chunk = list(problems[start : start + wave])
             jobs = [
-                Job(
-                    task.name,
-                    Job.pack(chunk[i : i + per_job], seeds[start + i : start + i + per_job]),
-                    str(checkpoint),
-                    search=config.teacher_search,
-                    budget=config.teacher_budget,
-                    knobs=knobs,
-                    samples=config.samples,
-                    scorer=config.teacher_judge,
-                )
+                teacher_job(task, chunk[i : i + per_job], checkpoint, config)
                 for i in range(0, len(chunk), per_job)
             ]
             records += workers.map(trace_job, jobs)
@@ -235,6 +246,14 @@ def unsolved_problems(task: Task, records: Sequence[dict[str, Any]]) -> list[Pro
     return [p for p in task.problems("train") if p.text in unsolved]
 
 
+def records_cost(records: Sequence[dict[str, Any]]) -> Cost:
+    """The teacher's cost over ``records``, every run of every problem together."""
+    cost = Cost()
+    for record in records:
+        cost.add(Cost.from_json(record["cost"]))
+    return cost
+
+
 def _examples(
     records: Sequence[dict[str, Any]], config: DistillConfig
 ) -> tuple[list[LMExample], list[ValueExample], list[TokenExample], dict[str, int]]:
@@ -297,9 +316,7 @@ def distill(
         lm_mixed, values_mixed, judged_mixed, sizes["mixed"] = _examples(mixed, config)
         lm, values, judged = lm + lm_mixed, values + values_mixed, judged + judged_mixed
         log(f"mixed in {sizes['mixed']['traces_solved']} solved traces of {len(mixed)} earlier problems")
-    teacher_cost = Cost()
-    for record in records:
-        teacher_cost.add(Cost.from_json(record["cost"]))
+    teacher_cost = records_cost(records)
     worker_cpu = sum(r.get("cpu_seconds", 0.0) for r in records) if config.workers > 1 else 0.0
     log(
         f"teacher: {sizes['traces_solved']}/{sizes['traces']} traces solved on "
