@@ -229,9 +229,74 @@ def test_score_runs_each_prompt_once_and_reuses_its_cache(model, tok, monkeypatc
     prompts = ["4 9 10 13\n", "1 2\n"]
     TinyGPTPolicy(model, tok).score(prompts, [["1 + 2", "3 + 4", "5"], ["6 * 7"]])
     # 1) both prompts once, left-padded: 5 + 4 tokens -> (2, 9);
-    # 2) the four candidates (at most 5 tokens) from the cache, minus their last token, which is
-    #    predicted and never fed.
-    assert calls == [((2, 9), False), ((4, 4), True)]
+    # 2) the four candidates (at most 5 tokens) from the cache, their last token fed too (for
+    #    the value there: it fits the block).
+    assert calls == [((2, 9), False), ((4, 5), True)]
+
+
+def test_score_at_the_block_edge_does_not_feed_the_last_token(model, tok, monkeypatch):
+    calls = []
+    forward = GPT.forward
+
+    def recording_forward(self, idx, **kwargs):
+        calls.append((tuple(idx.shape), kwargs.get("past_key_values") is not None))
+        return forward(self, idx, **kwargs)
+
+    policy = TinyGPTPolicy(model, tok)
+    prompt = "1" * (policy.block_size - 3)  # with <bos>: block - 2 tokens, so 3 more overflow by one
+    cand = "2" * 3
+    assert len(tok.encode(prompt)) + 1 + len(tok.encode(cand)) == policy.block_size + 1
+    # the reference feeds the last token too: score its prefix, then add the last token's logp
+    ids = torch.tensor([[tok.bos_id, *tok.encode(prompt + cand)][:-1]])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0], -1)
+    c_ids = tok.encode(cand)
+    expected = sum(float(logp[ids.shape[1] - len(c_ids) + k, t]) for k, t in enumerate(c_ids))
+    monkeypatch.setattr(GPT, "forward", recording_forward)
+    got = policy.score([prompt], [[cand]])[0][0]
+    assert calls[-1] == ((1, 2), True)  # the last token predicted, not fed
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert policy._scored_values == {}  # nothing kept: no value was computed
+
+
+def test_value_after_reuses_the_values_score_computed(model, tok, monkeypatch):
+    policy = TinyGPTPolicy(model, tok)
+    prompts, conts = ["4 9 10 13\n", "1 2\n"], [["1 + 2\n", "3 + 4\n"], ["6 * 7\n"]]
+    fresh = TinyGPTPolicy(model, tok).value_after(prompts, conts)
+    policy.score(prompts, conts)
+    calls_before = policy.usage.model_calls
+    monkeypatch.setattr(GPT, "forward", lambda *a, **k: pytest.fail("value_after ran the model"))
+    assert policy.value_after(prompts, conts) == fresh  # the same floats
+    assert policy.usage.model_calls == calls_before  # nothing computed, nothing charged
+    monkeypatch.undo()
+    # a continuation score() never saw is computed; the others are still reused
+    mixed = policy.value_after(prompts, [["1 + 2\n", "9 - 1\n"], ["6 * 7\n"]])
+    assert mixed[0][0] == fresh[0][0] and mixed[1][0] == fresh[1][0]
+    assert mixed[0][1] == pytest.approx(TinyGPTPolicy(model, tok).value(["4 9 10 13\n9 - 1\n"])[0], abs=1e-5)
+    assert policy.usage.model_calls == calls_before + 1
+
+
+def test_kept_values_are_dropped_when_the_weights_change(model, tok):
+    policy = TinyGPTPolicy(model, tok)
+    prompts, conts = ["4 9 10 13\n"], [["1 + 2\n"]]
+    policy.score(prompts, conts)
+    with torch.no_grad():
+        policy.model.value_head.bias.add_(1.0)  # an in-place update, as an optimizer step
+    try:
+        fresh = TinyGPTPolicy(policy.model, tok).value_after(prompts, conts)
+        assert policy.value_after(prompts, conts) == fresh
+        assert policy._scored_values == {}
+    finally:
+        with torch.no_grad():
+            policy.model.value_head.bias.sub_(1.0)
+
+
+def test_kept_values_are_bounded(model, tok):
+    policy = TinyGPTPolicy(model, tok)
+    policy.max_kept_values = 4
+    policy.score(["1 2\n"], [["1 + 2\n", "3 + 4\n", "5\n", "6\n", "7\n"]])
+    assert len(policy._scored_values) <= 4
+    assert ("1 2\n", "7\n") in policy._scored_values  # the newest are kept
 
 
 def test_generation_runs_each_prompt_once(model, tok, monkeypatch):

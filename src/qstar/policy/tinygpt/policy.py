@@ -12,7 +12,12 @@ How the work is batched:
 * ``generate`` decodes all ``prompts x num_samples`` rows together, one token per step, and drops
   rows from the batch as they finish.
 * ``score`` runs the candidates of all prompts as one batch (right-padded after their left-padded
-  prompt) and sums the log-probabilities of their tokens.
+  prompt) and sums the log-probabilities of their tokens. It feeds each candidate's last token
+  too, and keeps the value head there: a search values the children it has scored
+  (``value_after`` on the same prompt and continuation), and those values then cost no second
+  forward pass (the same floats: a row's result does not depend on its batch here). Kept
+  values are dropped as soon as any weight changes (a training step in between), and at most
+  ``max_kept_values`` are kept.
 
 Log-probabilities reported by ``generate`` are those of the model's own distribution (temperature
 1, no top-k), the same quantity ``score`` computes, whatever temperature and top-k were used to
@@ -155,6 +160,13 @@ class TinyGPTPolicy:
         #: The checkpoint's ``meta`` (how it was trained), ``{}`` for a model built in memory.
         self.meta = dict(meta or {})
         self._rng = random.Random(seed)
+        # Values after (prompt, continuation) that score() computed, and the weights' version
+        # they were computed with (see the module docstring).
+        self.max_kept_values = 1 << 16
+        self._params: list[torch.nn.Parameter] = []
+        self._params_of: GPT | None = None
+        self._scored_values: dict[tuple[str, str], float] = {}
+        self._scored_version: tuple[int, ...] = ()
 
     # ----------------------------------------------------------------------------- loading
 
@@ -181,6 +193,12 @@ class TinyGPTPolicy:
     @property
     def block_size(self) -> int:
         return self.model.config.block_size
+
+    def _weights_version(self) -> tuple[int, ...]:
+        """In-place update counters of the weights: any optimizer step or load changes them."""
+        if self._params_of is not self.model:  # the model can be swapped (a longer block)
+            self._params, self._params_of = list(self.model.parameters()), self.model
+        return tuple(p._version for p in self._params)
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
@@ -443,10 +461,24 @@ class TinyGPTPolicy:
         self.usage.tokens_scored += sum(len(c) for cands in cont_ids for c in cands)
 
         scores = [[0.0] * len(cands) for cands in cont_ids]
+        values: dict[tuple[int, int], float] = {}
         with self._inference():
             for chunk in self._prompt_chunks(cont_ids):
-                self._score_chunk(chunk, prompt_ids, cont_ids, scores)
+                self._score_chunk(chunk, prompt_ids, cont_ids, scores, values)
+        self._keep_scored_values({(prompts[i], continuations[i][j]): v for (i, j), v in values.items()})
         return scores
+
+    def _keep_scored_values(self, values: dict[tuple[str, str], float]) -> None:
+        """Add a score call's values to the kept ones: all kept values date from the current
+        weights, and at most :attr:`max_kept_values` are kept (the oldest half is dropped)."""
+        version = self._weights_version()
+        if version != self._scored_version:
+            self._scored_values, self._scored_version = {}, version
+        self._scored_values.update(values)
+        if len(self._scored_values) > self.max_kept_values:
+            drop = len(self._scored_values) - self.max_kept_values // 2
+            for key in list(self._scored_values)[:drop]:
+                del self._scored_values[key]
 
     def _prompt_chunks(self, cont_ids: list[list[list[int]]]) -> Iterator[list[int]]:
         """Prompt indices grouped so a group's candidates fill about ``max_batch_size`` rows."""
@@ -470,7 +502,10 @@ class TinyGPTPolicy:
         prompt_ids: list[list[int]],
         cont_ids: list[list[list[int]]],
         scores: list[list[float]],
+        values: dict[tuple[int, int], float],
     ) -> None:
+        """Score the candidates of the prompts ``chunk`` into ``scores``; where every row of a
+        batch fits the block with its last token fed, also the value there into ``values``."""
         device = self.device
         pre = self._prefill([prompt_ids[i] for i in chunk])
         first_logp = torch.log_softmax(pre.last_logits, dim=-1)  # (P, V)
@@ -480,12 +515,20 @@ class TinyGPTPolicy:
             cand, cand_mask = self._pad_rows([cont_ids[i][j] for _, i, j in batch])
             row_prompt = torch.tensor([p for p, _, _ in batch], device=device)  # (R,)
             total = first_logp[row_prompt].gather(-1, cand[:, :1]).squeeze(-1)  # (R,)
-            if cand.shape[1] > 1:
-                # The last token is predicted, never fed.
-                out = self._after_prompts(pre, row_prompt, cand[:, :-1], cand_mask[:, :-1])
-                logp = torch.log_softmax(out.logits.float(), dim=-1)  # (R, Tc - 1, V)
+            fits = all(len(prompt_ids[i]) + len(cont_ids[i][j]) <= self.block_size for _, i, j in batch)
+            if cand.shape[1] > 1 or fits:
+                # The last token is predicted; it is fed too (for its value) where it fits.
+                feed = cand.shape[1] if fits else cand.shape[1] - 1
+                out = self._after_prompts(pre, row_prompt, cand[:, :feed], cand_mask[:, :feed])
+                logp = torch.log_softmax(out.logits[:, : cand.shape[1] - 1].float(), dim=-1)  # (R, Tc - 1, V)
                 token_logp = logp.gather(-1, cand[:, 1:, None]).squeeze(-1)  # (R, Tc - 1)
                 total = total + (token_logp * cand_mask[:, 1:]).sum(-1)  # (R,)
+                if fits:
+                    last = cand_mask.sum(-1) - 1  # (R,) each row's last real token
+                    got = torch.sigmoid(
+                        out.value_logits.float()[torch.arange(len(batch), device=device), last]
+                    )
+                    values.update(((i, j), v) for (_, i, j), v in zip(batch, got.tolist(), strict=True))
             for (_, i, j), value in zip(batch, total.tolist(), strict=True):
                 scores[i][j] = value
 
@@ -532,7 +575,8 @@ class TinyGPTPolicy:
         """The value head after each prompt followed by each of its continuations: what
         ``value([prompt + continuation])`` gives, but each prompt is run once and its KV cache
         shared by its continuations (the children of one state share the state's text). An
-        empty continuation gives the prompt's own value."""
+        empty continuation gives the prompt's own value. Values the last ``score`` call
+        computed with the same weights are reused (module docstring), not recomputed."""
         if len(prompts) != len(continuations) or any(isinstance(c, str) for c in continuations):
             raise ConfigError("value_after() needs one list of continuation strings per prompt")
         prompt_ids = [self._encode_prompt(p) for p in prompts]
@@ -542,6 +586,27 @@ class TinyGPTPolicy:
                 raise ConfigError(
                     f"prompt {i} plus a continuation is longer than block_size {self.block_size}"
                 )
+        if self._scored_version != self._weights_version():
+            self._scored_values = {}  # computed with other weights
+        known = self._scored_values
+        values: list[list[float]] = [
+            [known.get((p, c), -1.0) for c in cands] for p, cands in zip(prompts, continuations, strict=True)
+        ]
+        todo = [[j for j, v in enumerate(row) if v < 0] for row in values]
+        asked = [i for i, js in enumerate(todo) if js]
+        if not asked:
+            return values
+        todo_ids = [[cont_ids[i][j] for j in todo[i]] for i in asked]
+        got = self._run_value_after([prompt_ids[i] for i in asked], todo_ids)
+        for i, row in zip(asked, got, strict=True):
+            for j, v in zip(todo[i], row, strict=True):
+                values[i][j] = v
+        return values
+
+    def _run_value_after(
+        self, prompt_ids: list[list[int]], cont_ids: list[list[list[int]]]
+    ) -> list[list[float]]:
+        """:meth:`value_after` on token ids, computed (one model call)."""
         self.usage.model_calls += 1
         self.usage.tokens_prompt += sum(map(len, prompt_ids)) + sum(
             len(c) for cands in cont_ids for c in cands
