@@ -85,6 +85,9 @@ def test_forward_shapes(model):
     assert len(out.past_key_values) == 2
     assert out.past_key_values[0][0].shape == (3, 2, 7, 8)
     assert model(idx, last_only=True).logits.shape == (3, 1, 60)
+    values_only = model(idx, value_only=True)
+    assert values_only.logits.shape == (3, 7, 0)
+    assert torch.equal(values_only.value_logits, out.value_logits)
 
 
 def test_value_is_a_probability(model):

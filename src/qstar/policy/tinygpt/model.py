@@ -257,6 +257,7 @@ class GPT(nn.Module):
         past_key_values: KVCache | None = None,
         use_cache: bool = False,
         last_only: bool = False,
+        value_only: bool = False,
     ) -> GPTOutput:
         """Run ``idx`` (B, T) token ids after the cached positions ``past_key_values``.
 
@@ -264,7 +265,8 @@ class GPT(nn.Module):
         with 0; ``position_ids`` (B, T) are the positions of the new tokens (default: the
         continuation of the cache, ``past .. past + T - 1``). ``use_cache`` returns the
         extended cache; ``last_only`` computes logits for the last position only, which is all
-        that sampling needs.
+        that sampling needs; ``value_only`` skips the language-model head (``logits`` is then
+        an empty (B, T, 0) tensor), which is all that reading values needs.
         """
         B, T = idx.shape
         past_len = 0 if past_key_values is None else past_key_values[0][0].size(2)
@@ -283,7 +285,7 @@ class GPT(nn.Module):
         x, presents = self._trunk(idx, position_ids, mask, past_key_values)  # (B, T, C)
         if last_only:
             x = x[:, -1:, :]  # (B, 1, C)
-        logits = self.lm_head(x)  # (B, T, V)
+        logits = x.new_zeros((*x.shape[:2], 0)) if value_only else self.lm_head(x)  # (B, T, V)
         value_logits = self.value_head(x).squeeze(-1)  # (B, T)
         return GPTOutput(logits, value_logits, tuple(presents) if use_cache else None)
 

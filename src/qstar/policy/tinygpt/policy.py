@@ -541,9 +541,11 @@ class TinyGPTPolicy:
             mask[r, : len(row)] = True
         return ids.to(self.device), mask.to(self.device)
 
-    def _after_prompts(self, pre: _Prefill, row_prompt: Tensor, feed: Tensor, feed_mask: Tensor) -> GPTOutput:
+    def _after_prompts(
+        self, pre: _Prefill, row_prompt: Tensor, feed: Tensor, feed_mask: Tensor, *, value_only: bool = False
+    ) -> GPTOutput:
         """Run the right-padded rows ``feed`` (R, T) on from the cache of their prompts
-        (``row_prompt``: each row's prompt in ``pre``)."""
+        (``row_prompt``: each row's prompt in ``pre``); ``value_only`` skips the LM head."""
         offsets = torch.arange(feed.shape[1], device=self.device)[None, :]  # (1, T)
         # Padding gets position 0 so it never indexes past the position table.
         positions = torch.where(feed_mask, pre.lengths[row_prompt][:, None] + offsets, 0)  # (R, T)
@@ -553,6 +555,7 @@ class TinyGPTPolicy:
             attention_mask=mask,
             position_ids=positions,
             past_key_values=expand_cache(pre.cache, row_prompt),
+            value_only=value_only,
         )
 
     # ----------------------------------------------------------------------------- value
@@ -636,7 +639,7 @@ class TinyGPTPolicy:
         write the value at the continuation's last token into ``values``."""
         cand, cand_mask = self._pad_rows([cont_ids[i][j] for _, i, j in batch])
         row_prompt = torch.tensor([p for p, _, _ in batch], device=self.device)
-        out = self._after_prompts(pre, row_prompt, cand, cand_mask)
+        out = self._after_prompts(pre, row_prompt, cand, cand_mask, value_only=True)
         last = cand_mask.sum(-1) - 1  # (R,) each row's last real token
         got = torch.sigmoid(out.value_logits.float()[torch.arange(len(batch), device=self.device), last])
         for (_, i, j), v in zip(batch, got.tolist(), strict=True):
