@@ -227,10 +227,16 @@ def test_score_runs_each_prompt_once_and_reuses_its_cache(model, tok, monkeypatc
 
     monkeypatch.setattr(GPT, "forward", recording_forward)
     prompts = ["4 9 10 13\n", "1 2\n"]
-    TinyGPTPolicy(model, tok).score(prompts, [["1 + 2", "3 + 4", "5"], ["6 * 7"]])
+    policy = TinyGPTPolicy(model, tok)
+    policy.score(prompts, [["1 + 2", "3 + 4", "5"], ["6 * 7"]])
     # 1) both prompts once, left-padded: 5 + 4 tokens -> (2, 9);
-    # 2) the four candidates (at most 5 tokens) from the cache, their last token fed too (for
-    #    the value there: it fits the block).
+    # 2) the four candidates (at most 5 tokens) from the cache, minus their last token, which is
+    #    predicted and never fed.
+    assert calls == [((2, 9), False), ((4, 4), True)]
+    # Once values were asked for, the last token is fed too, for the value there.
+    policy.value_after(["1 2\n"], [["3\n"]])
+    calls.clear()
+    policy.score(prompts, [["1 + 2", "3 + 4", "5"], ["6 * 7"]])
     assert calls == [((2, 9), False), ((4, 5), True)]
 
 
@@ -243,6 +249,7 @@ def test_score_at_the_block_edge_does_not_feed_the_last_token(model, tok, monkey
         return forward(self, idx, **kwargs)
 
     policy = TinyGPTPolicy(model, tok)
+    policy.value_after(["1 2\n"], [["3\n"]])  # values wanted: score would keep them where they fit
     prompt = "1" * (policy.block_size - 3)  # with <bos>: block - 2 tokens, so 3 more overflow by one
     cand = "2" * 3
     assert len(tok.encode(prompt)) + 1 + len(tok.encode(cand)) == policy.block_size + 1
@@ -264,6 +271,9 @@ def test_value_after_reuses_the_values_score_computed(model, tok, monkeypatch):
     prompts, conts = ["4 9 10 13\n", "1 2\n"], [["1 + 2\n", "3 + 4\n"], ["6 * 7\n"]]
     fresh = TinyGPTPolicy(model, tok).value_after(prompts, conts)
     policy.score(prompts, conts)
+    assert policy._scored_values == {}  # no value asked for yet: nothing kept, no extra token
+    policy.value_after(["1 2\n"], [["3\n"]])
+    policy.score(prompts, conts)
     calls_before = policy.usage.model_calls
     monkeypatch.setattr(GPT, "forward", lambda *a, **k: pytest.fail("value_after ran the model"))
     assert policy.value_after(prompts, conts) == fresh  # the same floats
@@ -279,7 +289,9 @@ def test_value_after_reuses_the_values_score_computed(model, tok, monkeypatch):
 def test_kept_values_are_dropped_when_the_weights_change(model, tok):
     policy = TinyGPTPolicy(model, tok)
     prompts, conts = ["4 9 10 13\n"], [["1 + 2\n"]]
+    policy.value_after(["1 2\n"], [["3\n"]])
     policy.score(prompts, conts)
+    assert policy._scored_values
     with torch.no_grad():
         policy.model.value_head.bias.add_(1.0)  # an in-place update, as an optimizer step
     try:
@@ -294,6 +306,7 @@ def test_kept_values_are_dropped_when_the_weights_change(model, tok):
 def test_kept_values_are_bounded(model, tok):
     policy = TinyGPTPolicy(model, tok)
     policy.max_kept_values = 4
+    policy.value_after(["1 2\n"], [["3\n"]])
     policy.score(["1 2\n"], [["1 + 2\n", "3 + 4\n", "5\n", "6\n", "7\n"]])
     assert len(policy._scored_values) <= 4
     assert ("1 2\n", "7\n") in policy._scored_values  # the newest are kept

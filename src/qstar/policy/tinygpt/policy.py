@@ -12,12 +12,13 @@ How the work is batched:
 * ``generate`` decodes all ``prompts x num_samples`` rows together, one token per step, and drops
   rows from the batch as they finish.
 * ``score`` runs the candidates of all prompts as one batch (right-padded after their left-padded
-  prompt) and sums the log-probabilities of their tokens. It feeds each candidate's last token
-  too, and keeps the value head there: a search values the children it has scored
-  (``value_after`` on the same prompt and continuation), and those values then cost no second
-  forward pass (the same floats: a row's result does not depend on its batch here). Kept
-  values are dropped as soon as any weight changes (a training step in between), and at most
-  ``max_kept_values`` are kept.
+  prompt) and sums the log-probabilities of their tokens. Once values have been asked for
+  (``value_after``: a search that values the children it has scored), it feeds each
+  candidate's last token too and keeps the value head there, and ``value_after`` on the same
+  prompt and continuation then costs no second forward pass (the same floats where a row's
+  result does not depend on its batch, as in a teacher's search). Kept values are dropped as
+  soon as any weight changes (a training step in between), and at most ``max_kept_values``
+  are kept. A policy that only scores never pays for the extra token.
 
 Log-probabilities reported by ``generate`` are those of the model's own distribution (temperature
 1, no top-k), the same quantity ``score`` computes, whatever temperature and top-k were used to
@@ -163,6 +164,7 @@ class TinyGPTPolicy:
         # Values after (prompt, continuation) that score() computed, and the weights' version
         # they were computed with (see the module docstring).
         self.max_kept_values = 1 << 16
+        self._values_wanted = False  # set by the first value_after call
         self._params: list[torch.nn.Parameter] = []
         self._params_of: GPT | None = None
         self._scored_values: dict[tuple[str, str], float] = {}
@@ -515,7 +517,9 @@ class TinyGPTPolicy:
             cand, cand_mask = self._pad_rows([cont_ids[i][j] for _, i, j in batch])
             row_prompt = torch.tensor([p for p, _, _ in batch], device=device)  # (R,)
             total = first_logp[row_prompt].gather(-1, cand[:, :1]).squeeze(-1)  # (R,)
-            fits = all(len(prompt_ids[i]) + len(cont_ids[i][j]) <= self.block_size for _, i, j in batch)
+            fits = self._values_wanted and all(
+                len(prompt_ids[i]) + len(cont_ids[i][j]) <= self.block_size for _, i, j in batch
+            )
             if cand.shape[1] > 1 or fits:
                 # The last token is predicted; it is fed too (for its value) where it fits.
                 feed = cand.shape[1] if fits else cand.shape[1] - 1
@@ -589,6 +593,7 @@ class TinyGPTPolicy:
                 raise ConfigError(
                     f"prompt {i} plus a continuation is longer than block_size {self.block_size}"
                 )
+        self._values_wanted = True
         if self._scored_version != self._weights_version():
             self._scored_values = {}  # computed with other weights
         known = self._scored_values
