@@ -217,7 +217,8 @@ def test_batched_scoring_equals_one_prompt_at_a_time(model, tok):
         assert a == pytest.approx(c, abs=1e-4)
 
 
-def test_score_runs_each_prompt_once_and_reuses_its_cache(model, tok, monkeypatch):
+def record_forwards(monkeypatch) -> list[tuple[tuple[int, ...], bool]]:
+    """From now on, each GPT forward pass appends (input shape, whether it ran from a cache)."""
     calls = []
     forward = GPT.forward
 
@@ -226,6 +227,11 @@ def test_score_runs_each_prompt_once_and_reuses_its_cache(model, tok, monkeypatc
         return forward(self, idx, **kwargs)
 
     monkeypatch.setattr(GPT, "forward", recording_forward)
+    return calls
+
+
+def test_score_runs_each_prompt_once_and_reuses_its_cache(model, tok, monkeypatch):
+    calls = record_forwards(monkeypatch)
     prompts = ["4 9 10 13\n", "1 2\n"]
     policy = TinyGPTPolicy(model, tok)
     policy.score(prompts, [["1 + 2", "3 + 4", "5"], ["6 * 7"]])
@@ -241,13 +247,6 @@ def test_score_runs_each_prompt_once_and_reuses_its_cache(model, tok, monkeypatc
 
 
 def test_score_at_the_block_edge_does_not_feed_the_last_token(model, tok, monkeypatch):
-    calls = []
-    forward = GPT.forward
-
-    def recording_forward(self, idx, **kwargs):
-        calls.append((tuple(idx.shape), kwargs.get("past_key_values") is not None))
-        return forward(self, idx, **kwargs)
-
     policy = TinyGPTPolicy(model, tok)
     policy.value_after(["1 2\n"], [["3\n"]])  # values wanted: score would keep them where they fit
     prompt = "1" * (policy.block_size - 3)  # with <bos>: block - 2 tokens, so 3 more overflow by one
@@ -259,7 +258,7 @@ def test_score_at_the_block_edge_does_not_feed_the_last_token(model, tok, monkey
         logp = torch.log_softmax(model(ids).logits[0], -1)
     c_ids = tok.encode(cand)
     expected = sum(float(logp[ids.shape[1] - len(c_ids) + k, t]) for k, t in enumerate(c_ids))
-    monkeypatch.setattr(GPT, "forward", recording_forward)
+    calls = record_forwards(monkeypatch)
     got = policy.score([prompt], [[cand]])[0][0]
     assert calls[-1] == ((1, 2), True)  # the last token predicted, not fed
     assert got == pytest.approx(expected, abs=1e-4)
