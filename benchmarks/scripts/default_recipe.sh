@@ -21,7 +21,7 @@
 #            and Q* at 11 expansions on the whole val and test splits) and
 #            benchmarks.generalization (first 100 of train / val / test).
 # No oracle solution enters any stage. Every knob has the shipped value as its default:
-#   NAME=my-recipe ROUNDS=11 SWEEP=1 SWEEP_STEPS=1200 THRESHOLD=0.64 TRACES=3 STEPS=1700 BLOCK=1536 TEMPERATURE=0.5 \
+#   NAME=my-recipe ROUNDS=11 WARMUP=1200 SWEEP=1 SWEEP_STEPS=1200 THRESHOLD=0.64 TRACES=3 STEPS=1700 BLOCK=1536 TEMPERATURE=0.5 \
 #     ITER_PASSES=1 ITER_TRACES=3 ITER_STEPS=800 ITER_LR=5e-4 bash benchmarks/scripts/default_recipe.sh
 # The shipped run (NAME=sharp60, its student runs/sharp60-iter1) took 31.4 + 12.5 + 15.7 + 8.5 =
 # 68.1 training CPU-minutes run alone on one core of the 2-core dev box, plus about 25 for the
@@ -42,6 +42,7 @@ cd "$(dirname "$0")/../.."
 NAME=${NAME:-default-recipe}
 RUNS=${RUNS:-runs}
 ROUNDS=${ROUNDS:-11}
+WARMUP=${WARMUP:-1200}
 TRACES=${TRACES:-3}
 STEPS=${STEPS:-1700}
 BLOCK=${BLOCK:-1536}
@@ -61,7 +62,7 @@ SEED=${SEED:-0}
 BIN=${BIN:-.venv/bin}
 
 "$BIN/qstar" train rft --rounds "$ROUNDS" --problems-per-round 384 --max-tokens-per-round 760000 \
-    --eval-problems 50 --rules-warmup-steps 1200 --rules-fraction 0.25 --value-target lookahead \
+    --eval-problems 50 --rules-warmup-steps "$WARMUP" --rules-fraction 0.25 --value-target lookahead \
     --position rope --seed "$SEED" --test --runs-dir "$RUNS" --name "$NAME-stage1"
 stage1="$RUNS/$NAME-stage1/checkpoints/$(printf 'round-%04d' "$ROUNDS")"
 if [ "$SWEEP" = 1 ]; then
