@@ -33,7 +33,8 @@
 # before that skipped the sweep (ROUNDS=12 SWEEP=0 TRACES=4 STEPS=2000: 53.1, 75 / 80%).
 # Those numbers are from the code before score() kept its values for value_after (commit bf71c81);
 # with it, SWEEP_STEPS=900 STEPS=1000 ITER_STEPS=1100 (NAME=fast60) took 29.2 + 11.0 + 10.5 + 9.6
-# = 60.3 for 91 / 89% (README "Reusing the values a search has scored").
+# = 60.3 for 91 / 89% (README "Reusing the values a search has scored"), and ROUNDS=10 WARMUP=800
+# SWEEP_STEPS=900 STEPS=1500 (NAME=lean58) took 24.9 + 10.2 + 16.0 + 7.5 = 58.7 for 84 / 87%.
 # CPU-minutes grow by up to a fifth when the box runs other jobs: run it alone.
 # Results: runs/$NAME-stage1/, runs/$NAME/, runs/$NAME-iter<k>/, runs/$NAME-star<k>/ and
 # benchmarks/results/$NAME-*.json.
