@@ -197,10 +197,11 @@ class TinyGPTPolicy:
         return self.model.config.block_size
 
     def _weights_version(self) -> tuple[int, ...]:
-        """In-place update counters of the weights: any optimizer step or load changes them."""
-        if self._params_of is not self.model:  # the model can be swapped (a longer block)
+        """The model's identity and its weights' in-place update counters: swapping the model
+        (a longer block), an optimizer step or a load changes them."""
+        if self._params_of is not self.model:
             self._params, self._params_of = list(self.model.parameters()), self.model
-        return tuple(p._version for p in self._params)
+        return (id(self.model), *(p._version for p in self._params))
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
@@ -582,8 +583,8 @@ class TinyGPTPolicy:
         """The value head after each prompt followed by each of its continuations: what
         ``value([prompt + continuation])`` gives, but each prompt is run once and its KV cache
         shared by its continuations (the children of one state share the state's text). An
-        empty continuation gives the prompt's own value. Values the last ``score`` call
-        computed with the same weights are reused (module docstring), not recomputed."""
+        empty continuation gives the prompt's own value. Values ``score`` computed with the
+        same weights are reused (module docstring), not recomputed."""
         if len(prompts) != len(continuations) or any(isinstance(c, str) for c in continuations):
             raise ConfigError("value_after() needs one list of continuation strings per prompt")
         prompt_ids = [self._encode_prompt(p) for p in prompts]
