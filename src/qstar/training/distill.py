@@ -56,7 +56,7 @@ from qstar.training.distill_config import FORMATS, PROMPTS, STREAM_KNOBS, STUDEN
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
 from qstar.training.runs import write_atomic
 from qstar.training.sft import LMExample, SFTConfig, TokenExample, ValueExample, train_sft
-from qstar.training.workers import Job, Workers, load_policy, unpack_job
+from qstar.training.workers import Job, Workers, load_policy, records_cost, unpack_job
 from qstar.types import Budget, Cost, Problem
 
 __all__ = [
@@ -244,14 +244,6 @@ def unsolved_problems(task: Task, records: Sequence[dict[str, Any]]) -> list[Pro
     """The train problems of ``records`` on which no teacher run was verified, in split order."""
     unsolved = {r["text"] for r in records if not any(t["solved"] for t in r["traces"])}
     return [p for p in task.problems("train") if p.text in unsolved]
-
-
-def records_cost(records: Sequence[dict[str, Any]]) -> Cost:
-    """The teacher's cost over ``records``, every run of every problem together."""
-    cost = Cost()
-    for record in records:
-        cost.add(Cost.from_json(record["cost"]))
-    return cost
 
 
 def _examples(

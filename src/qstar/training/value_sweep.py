@@ -46,7 +46,7 @@ from qstar.tasks.base import State, Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
 from qstar.training.sft import SFTConfig, ValueExample, encode_value_example, lr_at, make_value_batch
-from qstar.training.workers import Job, Workers, load_policy, unpack_job
+from qstar.training.workers import Job, Workers, load_policy, records_cost, unpack_job
 from qstar.types import Cost, Problem
 
 __all__ = ["SweepConfig", "states_at_depth", "sweep_job", "sweep_examples", "fit_values", "value_sweep"]
@@ -181,9 +181,7 @@ def value_sweep(
     cpu0 = time.process_time()
     records = _collect(task, problems, str(init), config, progress)
     examples, sizes = sweep_examples(records)
-    cost = Cost()
-    for record in records:
-        cost.add(Cost.from_json(record["cost"]))
+    cost = records_cost(records)
     sizes["prompt_tokens"] = sum(r["prompt_tokens"] for r in records)
     worker_cpu = sum(r.get("cpu_seconds", 0.0) for r in records) if config.workers > 1 else 0.0
     log(

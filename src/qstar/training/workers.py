@@ -36,7 +36,17 @@ from qstar.types import Budget, Cost, Problem, Step
 if TYPE_CHECKING:  # pragma: no cover
     from qstar.training.loop_config import LoopConfig
 
-__all__ = ["Job", "load_policy", "unpack_job", "search_job", "system1_job", "Workers", "collect", "evaluate"]
+__all__ = [
+    "Job",
+    "load_policy",
+    "unpack_job",
+    "records_cost",
+    "search_job",
+    "system1_job",
+    "Workers",
+    "collect",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,14 @@ def unpack_job(job: Job) -> tuple[Task, list[Problem], list[int]]:
     task = get_task(job.task)
     problems = [task.problem_from_json(data, id=pid) for data, pid, _ in job.problems]
     return task, problems, [seed for _, _, seed in job.problems]
+
+
+def records_cost(records: Sequence[dict[str, Any]]) -> Cost:
+    """The summed ``cost`` of job records (every problem, every run of it, together)."""
+    cost = Cost()
+    for record in records:
+        cost.add(Cost.from_json(record["cost"]))
+    return cost
 
 
 def search_job(job: Job) -> list[dict[str, Any]]:

@@ -468,7 +468,8 @@ class TinyGPTPolicy:
         with self._inference():
             for chunk in self._prompt_chunks(cont_ids):
                 self._score_chunk(chunk, prompt_ids, cont_ids, scores, values)
-        self._keep_scored_values({(prompts[i], continuations[i][j]): v for (i, j), v in values.items()})
+        if values:
+            self._keep_scored_values({(prompts[i], continuations[i][j]): v for (i, j), v in values.items()})
         return scores
 
     def _keep_scored_values(self, values: dict[tuple[str, str], float]) -> None:
