@@ -59,33 +59,34 @@ STAR_PASSES=${STAR_PASSES:-0}
 STAR_STEPS=${STAR_STEPS:-1000}
 STAR_TEMPERATURE=${STAR_TEMPERATURE:-1.0}
 WORKERS=${WORKERS:-1}
+PRECISION=${PRECISION:-fp32}
 SEED=${SEED:-0}
 BIN=${BIN:-.venv/bin}
 
 "$BIN/qstar" train rft --rounds "$ROUNDS" --problems-per-round 384 --max-tokens-per-round 760000 \
     --eval-problems 50 --rules-warmup-steps "$WARMUP" --rules-fraction 0.25 --value-target lookahead \
-    --position rope --seed "$SEED" --test --runs-dir "$RUNS" --name "$NAME-stage1"
+    --position rope --precision "$PRECISION" --seed "$SEED" --test --runs-dir "$RUNS" --name "$NAME-stage1"
 stage1="$RUNS/$NAME-stage1/checkpoints/$(printf 'round-%04d' "$ROUNDS")"
 if [ "$SWEEP" = 1 ]; then
     "$BIN/qstar" train sweep --init "$stage1" --out "$RUNS/$NAME-sweep" --steps "$SWEEP_STEPS" --seed "$SEED" \
-        --workers "$WORKERS"
+        --precision "$PRECISION" --workers "$WORKERS"
     stage1="$RUNS/$NAME-sweep"
 fi
 "$BIN/qstar" train distill --init "$stage1" --out "$RUNS/$NAME" --traces-per-problem "$TRACES" \
     --steps "$STEPS" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" --value-threshold "$THRESHOLD" \
-    --seed "$SEED" --eval-problems 0
+    --precision "$PRECISION" --seed "$SEED" --eval-problems 0
 student="$RUNS/$NAME"
 for pass in $(seq 1 "$ITER_PASSES"); do
     "$BIN/qstar" train distill --init "$student" --out "$RUNS/$NAME-iter$pass" --traces-per-problem "$ITER_TRACES" \
         --steps "$ITER_STEPS" --lr "$ITER_LR" --block-size "$BLOCK" --teacher-temperature "$TEMPERATURE" \
-        --value-threshold "$THRESHOLD" --seed "$SEED" --eval-problems 0
+        --value-threshold "$THRESHOLD" --precision "$PRECISION" --seed "$SEED" --eval-problems 0
     student="$RUNS/$NAME-iter$pass"
 done
 mix=(--mix-traces "$student")
 for pass in $(seq 1 "$STAR_PASSES"); do
     "$BIN/qstar" train distill --init "$student" --out "$RUNS/$NAME-star$pass" --teacher self \
         --teacher-temperature "$STAR_TEMPERATURE" --traces-per-problem 1 "${mix[@]}" --block-size "$BLOCK" \
-        --steps "$STAR_STEPS" --lr 5e-4 --seed $((SEED + pass - 1)) --workers "$WORKERS" --eval-problems 0
+        --steps "$STAR_STEPS" --lr 5e-4 --precision "$PRECISION" --seed $((SEED + pass - 1)) --workers "$WORKERS" --eval-problems 0
     student="$RUNS/$NAME-star$pass"
     mix+=(--mix-traces "$student")
 done

@@ -301,12 +301,13 @@ def test_cli_train_distill_end_to_end(tiny_checkpoint, tmp_path, capsys):
         "--teacher-temperature",
         "1",
     ]
-    args += ["--steps", "2", "--batch-size", "4", "--eval-problems", "2", "--quiet"]
+    args += ["--steps", "2", "--batch-size", "4", "--eval-problems", "2", "--precision", "bf16", "--quiet"]
     code = main(args)
     out_text, err_text = capsys.readouterr()
     assert code == 0, err_text
     assert "val stream" in out_text and "saved" in out_text
     summary = json.loads((out / "distill_summary.json").read_text())
+    assert summary["distill"]["distill_config"]["precision"] == "bf16"
     assert set(summary["eval"]["val"]) == {"stream", "stream_legal", "greedy", "qstar"}
     assert summary["distill"]["command"].startswith("qstar ")
     code = main(["train", "distill", "--init", str(tmp_path / "none"), "--out", str(out)])

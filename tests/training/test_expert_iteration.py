@@ -122,6 +122,20 @@ def test_resume_refuses_other_settings(uninterrupted):
     run_dir, _ = uninterrupted
     with pytest.raises(ConfigError, match="search_budget"):
         run_loop(LoopConfig(**{**TINY, "search_budget": 9}), run_dir, resume=True)
+    with pytest.raises(ConfigError, match="precision"):
+        run_loop(LoopConfig(**{**TINY, "precision": "bf16"}), run_dir, resume=True)
+
+
+def test_a_run_saved_before_a_newer_field_resumes_with_its_default(uninterrupted, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(uninterrupted[0], run_dir)
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["precision"]  # as written before the field existed
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    history = run_loop(LoopConfig(**TINY), run_dir, resume=True)
+    assert numbers(history) == numbers(uninterrupted[1])
 
 
 def test_a_pool_of_workers_gives_the_same_numbers(uninterrupted, tmp_path):
@@ -198,11 +212,13 @@ def test_cli_trains_and_refuses_new_settings_on_resume(tmp_path, capsys):
 
     flags = ["--rounds", "1", "--problems-per-round", "2", "--search-budget", "6", "--n-layer", "1",
              "--n-head", "2", "--n-embd", "32", "--train-steps", "1", "--eval-problems", "2",
-             "--eval-budget", "3", "--runs-dir", str(tmp_path), "--name", "r", "--quiet"]  # fmt: skip
+             "--eval-budget", "3", "--runs-dir", str(tmp_path), "--name", "r", "--precision", "bf16",
+             "--quiet"]  # fmt: skip
     assert main(["train", "loop", *flags]) == 0
     assert "1 rounds" in capsys.readouterr().out
     lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["method"] == "mcts"
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["precision"] == "bf16"
     assert main(["train", "loop", "--resume", str(tmp_path / "r"), "--rounds", "3"]) == 2
     assert "drop --rounds" in capsys.readouterr().err
     assert main(["train", "loop", "--resume", str(tmp_path / "r"), "--quiet"]) == 0

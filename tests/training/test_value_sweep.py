@@ -116,10 +116,24 @@ def test_held_out_problems_and_tasks_without_steps_are_refused(tiny_checkpoint, 
 def test_cli_train_sweep_end_to_end(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "swept"
     args = ["train", "sweep", "--init", tiny_checkpoint, "--out", str(out), "--num-problems", "2"]
-    main([*args, "--states-per-problem", "4", "--steps", "3", "--batch-size", "4", "--quiet"])
+    main(
+        [
+            *args,
+            "--states-per-problem",
+            "4",
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--precision",
+            "bf16",
+            "--quiet",
+        ]
+    )
     assert "saved" in capsys.readouterr().out
     card = json.loads((out / "sweep_summary.json").read_text())
     assert card["trainer"] == "sweep" and card["data"]["targets"] == 8
+    assert card["sweep_config"]["precision"] == "bf16"
     assert card["command"].startswith("qstar ") and card["sweep_config"]["states_per_problem"] == 4
     before, after = load_checkpoint(tiny_checkpoint).model, load_checkpoint(out).model
     changed = [

@@ -48,6 +48,7 @@ CONFIG_FLAGS = {
     "max_tokens_per_round": "max_tokens_per_round",
     "rules_fraction": "rules_fraction",
     "rules_warmup_steps": "rules_warmup_steps",
+    "precision": "precision",
 }
 RFT_FLAGS = {"samples": "samples_per_problem", "sampler": "sampler"}
 LOOP_FLAGS = {"search": "search", "search_budget": "search_budget"}
@@ -65,6 +66,7 @@ def _config_option(flag: str, field: str, kind: Any, help_: str) -> Callable:
 def _options(fn: Callable) -> Callable:
     from qstar.policy.tinygpt.model import POSITIONS
     from qstar.training.loop_data import SOURCES
+    from qstar.training.precision import PRECISIONS
     from qstar.training.targets import POLICY_MODES, VALUE_MODES
 
     helps = {
@@ -103,6 +105,10 @@ def _options(fn: Callable) -> Callable:
             "(teaches writing legal lines; 0 turns it off)",
         ),
         "rules_warmup_steps": (int, "updates on such rule lines alone before the first round"),
+        "precision": (
+            click.Choice(PRECISIONS),
+            "training steps in fp32, or bf16 mixed precision (faster on CPUs with AMX / AVX512-BF16)",
+        ),
     }
     options = [_config_option(f, CONFIG_FLAGS[f], kind, h) for f, (kind, h) in helps.items()]
     options += [

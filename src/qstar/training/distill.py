@@ -340,6 +340,7 @@ def distill(
         bucket_by_length=True,
         seed=config.seed,
         token_loss_weight=config.judge_weight,
+        precision=config.precision,
     )
     metrics = train_sft(model, ckpt.tokenizer, lm, values, sft, progress=progress, token_examples=judged)
     card = {

@@ -9,6 +9,7 @@ from qstar.errors import ConfigError
 from qstar.search.checks import check_int
 from qstar.search.scan import ScanTeacherConfig, scan_prompt
 from qstar.search.stream import StreamConfig, StreamTeacherConfig, stream_prompt
+from qstar.training.precision import check_precision
 
 __all__ = ["DistillConfig", "FORMATS", "STUDENT_MODES", "STREAM_KNOBS", "PROMPTS"]
 
@@ -79,8 +80,10 @@ class DistillConfig:
     teacher_order: str = "prior"
     teacher_judge: str = "value"
     grow_layers: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_precision("DistillConfig", self.precision)
         if self.format not in FORMATS:
             raise ConfigError(
                 f"DistillConfig.format must be one of {', '.join(FORMATS)}, got {self.format!r}"

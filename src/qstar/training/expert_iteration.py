@@ -166,6 +166,7 @@ def update(
                 lr=lr_at(global_step, sft.steps or 1, sft),
                 grad_clip=sft.grad_clip,
                 value_loss_weight=sft.value_loss_weight,
+                precision=sft.precision,
             )
             for k, v in m.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -226,6 +227,7 @@ def rules_warmup(
                 lr=lr_at(step, steps, sft),
                 grad_clip=sft.grad_clip,
                 value_loss_weight=0.0,
+                precision=sft.precision,
             )
             loss = m["lm_loss"]
     finally:
@@ -283,6 +285,8 @@ def _open_run(
     if resume:
         saved = rd.read_config()
         now = config.to_json()
+        # A field newer than the saved run (e.g. ``precision``) had its default then.
+        saved = {**LoopConfig().to_json(), **saved}
         diff = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
         if diff:
             raise ConfigError(f"cannot resume {rd.path} with other settings: {', '.join(diff)} differ")

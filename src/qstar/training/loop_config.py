@@ -17,6 +17,7 @@ from qstar.policy.tinygpt.model import POSITIONS
 from qstar.search.registry import make_config
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import SOURCES, generate_problems
+from qstar.training.precision import check_precision
 from qstar.training.sft import SFTConfig
 from qstar.training.targets import POLICY_MODES, VALUE_MODES
 
@@ -81,6 +82,7 @@ class LoopConfig:
     rules_fraction: float = 0.0  # share of each policy batch drawn from loop_data.rule_steps
     rules_warmup_steps: int = 0  # LM steps on rule lines alone before round 1
     value_discount: float = 0.9
+    precision: str = "fp32"  # training steps: "fp32" or "bf16" mixed precision (training.precision)
     # evaluation
     eval_split: str = "val"
     num_eval_problems: int | None = 100
@@ -147,6 +149,7 @@ class LoopConfig:
             self.num_eval_problems is None or _positive_int(self.num_eval_problems),
             "num_eval_problems must be None or an integer >= 1",
         )
+        check_precision("LoopConfig", self.precision)
         _check(self.n_embd % self.n_head == 0, f"n_embd ({self.n_embd}) must be divisible by n_head")
         for name in ("lr", "visit_temperature", "lookahead_temperature"):
             _check(
@@ -212,4 +215,5 @@ def sft_config(config: LoopConfig) -> SFTConfig:
         value_loss_weight=config.value_loss_weight,
         append_eos=False,
         seed=config.seed,
+        precision=config.precision,
     )

@@ -38,6 +38,7 @@ from qstar.errors import ConfigError
 from qstar.policy.tinygpt.checkpoint import save_checkpoint
 from qstar.policy.tinygpt.model import GPT
 from qstar.policy.tinygpt.tokenizer import Tokenizer
+from qstar.training.precision import autocast, check_precision
 
 __all__ = [
     "SFTConfig",
@@ -102,6 +103,8 @@ class SFTConfig:
     log_every: int = 10
     eval_every: int = 0
     device: str = "cpu"
+    #: "fp32", or "bf16" mixed precision for the training steps (qstar.training.precision).
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check(
@@ -143,6 +146,7 @@ class SFTConfig:
             _is_int(self.eval_every) and self.eval_every >= 0,
             f"SFTConfig.eval_every must be >= 0, got {self.eval_every!r}",
         )
+        check_precision("SFTConfig", self.precision)
 
 
 @dataclass(frozen=True)
@@ -373,19 +377,22 @@ def train_step(
     value_loss_weight: float,
     token_batch: ValueBatch | None = None,
     token_loss_weight: float = 1.0,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """One optimizer step at learning rate ``lr``; returns the losses and the gradient norm."""
+    """One optimizer step at learning rate ``lr``; returns the losses and the gradient norm.
+    ``precision`` "bf16" runs the forward pass under bf16 autocast (:mod:`qstar.training.precision`)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss, metrics = loss_fn(
-        model,
-        lm_batch,
-        value_batch,
-        value_loss_weight=value_loss_weight,
-        token_batch=token_batch,
-        token_loss_weight=token_loss_weight,
-    )
+    with autocast(precision, next(model.parameters()).device):
+        loss, metrics = loss_fn(
+            model,
+            lm_batch,
+            value_batch,
+            value_loss_weight=value_loss_weight,
+            token_batch=token_batch,
+            token_loss_weight=token_loss_weight,
+        )
     loss.backward()
     if grad_clip > 0:
         metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
@@ -572,6 +579,7 @@ def train_sft(
                     value_loss_weight=config.value_loss_weight,
                     token_batch=token_batch,
                     token_loss_weight=config.token_loss_weight,
+                    precision=config.precision,
                 )
                 for key, value in metrics.items():
                     window.setdefault(key, []).append(value)

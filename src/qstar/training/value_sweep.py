@@ -45,7 +45,15 @@ from qstar.search.checks import check_float, check_int
 from qstar.tasks.base import State, Task
 from qstar.tasks.registry import get_task
 from qstar.training.loop_data import check_not_held_out, derive_seed, held_out_texts
-from qstar.training.sft import SFTConfig, ValueExample, encode_value_example, lr_at, make_value_batch
+from qstar.training.precision import autocast, check_precision
+from qstar.training.sft import (
+    SFTConfig,
+    ValueBatch,
+    ValueExample,
+    encode_value_example,
+    lr_at,
+    make_value_batch,
+)
 from qstar.training.workers import Job, Workers, load_policy, records_cost, unpack_job
 from qstar.types import Cost, Problem
 
@@ -58,7 +66,8 @@ class SweepConfig:
     at most this many of them per problem, drawn with the seed (0: all). ``discount``: the
     loop's value discount (its ``--value-discount``, 0.9 by default), so the targets match the
     scale the value head was trained on. ``anchor_fraction``: share of the children whose own
-    value is kept as a target. ``steps``, ``batch_size``, ``lr``: the value head's fine-tuning.
+    value is kept as a target. ``steps``, ``batch_size``, ``lr``: the value head's fine-tuning,
+    in ``precision`` "fp32" or "bf16" (mixed, :mod:`qstar.training.precision`).
     ``workers``: processes computing targets (results do not depend on it)."""
 
     depth: int = 1
@@ -71,8 +80,10 @@ class SweepConfig:
     lr: float = 5e-4
     seed: int = 0
     workers: int = 1
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_precision("sweep", self.precision)
         check_int("sweep", "depth", self.depth)
         check_int("sweep", "states_per_problem", self.states_per_problem, minimum=0)
         check_float("sweep", "discount", self.discount, low=0.0, low_open=True, high=1.0)
@@ -241,19 +252,8 @@ def fit_values(
                     group["lr"] = lr_at(step, config.steps, sft)
                 rows = torch.randint(len(data), (config.batch_size,), generator=generator).tolist()
                 batch = make_value_batch([data[i] for i in rows], pad_id=tokenizer.pad_id)
-                hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
-                last = hidden[torch.arange(len(hidden)), batch.last_index]
-                logits = model.value_head(last).squeeze(-1)
-                value_loss = F.binary_cross_entropy_with_logits(logits, batch.targets)
-                kl = torch.zeros(())
-                if reference is not None and config.lm_anchor > 0:
-                    real = torch.arange(hidden.shape[1])[None, :] <= batch.last_index[:, None]
-                    logp = F.log_softmax(model.lm_head(hidden[real]), dim=-1)
-                    with torch.no_grad():
-                        ref = F.log_softmax(
-                            reference.lm_head(reference.hidden_states(batch.input_ids)[real]), dim=-1
-                        )
-                    kl = F.kl_div(logp, ref, log_target=True, reduction="batchmean")
+                with autocast(config.precision):
+                    value_loss, kl = _sweep_losses(model, reference, batch, config.lm_anchor)
                 loss = value_loss + config.lm_anchor * kl
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -270,6 +270,26 @@ def fit_values(
         "lm_kl": sum(k for _, k in tail) / len(tail),
         "seconds": time.perf_counter() - start,
     }
+
+
+def _sweep_losses(
+    model: GPT, reference: GPT | None, batch: ValueBatch, lm_anchor: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The value head's mean binary cross-entropy on ``batch``, and the KL divergence of
+    ``model``'s next-token distributions from ``reference``'s at its real positions (0 without
+    a reference or an anchor)."""
+    hidden = model.hidden_states(batch.input_ids)  # (B, T, C)
+    last = hidden[torch.arange(len(hidden)), batch.last_index]
+    logits = model.value_head(last).squeeze(-1)
+    value_loss = F.binary_cross_entropy_with_logits(logits, batch.targets)
+    kl = torch.zeros(())
+    if reference is not None and lm_anchor > 0:
+        real = torch.arange(hidden.shape[1])[None, :] <= batch.last_index[:, None]
+        logp = F.log_softmax(model.lm_head(hidden[real]), dim=-1)
+        with torch.no_grad():
+            ref = F.log_softmax(reference.lm_head(reference.hidden_states(batch.input_ids)[real]), dim=-1)
+        kl = F.kl_div(logp, ref, log_target=True, reduction="batchmean")
+    return value_loss, kl
 
 
 def _collect(

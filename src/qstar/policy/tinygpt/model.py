@@ -155,9 +155,18 @@ class CausalSelfAttention(nn.Module):
             v = torch.cat((past[1], v), dim=2)  # (B, nh, S, hs)
         dropout_p = self.dropout if self.training else 0.0
         # mask None means "plain causal over these T positions, no cache, no padding": the fast path.
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=mask is None and past is None
-        )  # (B, nh, T, hs)
+        causal = mask is None and past is None
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # bf16 training (qstar.training.precision): PyTorch's CPU flash attention is about
+            # twice as slow in bf16 as in fp32, so attention alone stays in fp32.
+            with torch.autocast("cpu", enabled=False):
+                y = F.scaled_dot_product_attention(
+                    q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p, is_causal=causal
+                )
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal
+            )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y)), (k, v)
 
