@@ -12,7 +12,7 @@
 #            "Thinking Fast and Slow with Deep Learning and Tree Search"): the latest student,
 #            now a far better searcher than the sweep, is the stream teacher (its own prior and
 #            value head, ITER_TRACES runs per train puzzle) of the next student, fine-tuned from
-#            it ITER_STEPS steps at ITER_LR (one pass ships); ITER_PASSES=0 skips it;
+#            it ITER_STEPS steps at ITER_LR (two passes ship); ITER_PASSES=0 skips it;
 #   stage 3: STAR_PASSES passes of STaR on written searches (the student writes its own
 #            searches on the train split, one legal line at a time sampled at
 #            STAR_TEMPERATURE; fine-tuned STAR_STEPS steps on the verified ones mixed with
@@ -20,21 +20,24 @@
 #   then:    benchmarks.distill --report-only (stream, stream with legal lines, plain System 1
 #            and Q* at 11 expansions on the whole val and test splits) and
 #            benchmarks.generalization (first 100 of train / val / test).
-# No oracle solution enters any stage. Every knob has the shipped value as its default:
+# No oracle solution enters any stage. PRECISION=bf16 runs every training step in bf16 mixed
+# precision (fp32 weights and optimizer; qstar.training.precision), about a quarter cheaper on
+# this box's AMX CPU; PRECISION=fp32 is the recipe of the earlier defaults. Every knob has the
+# shipped value as its default:
 #   NAME=my-recipe ROUNDS=11 WARMUP=1200 SWEEP=1 SWEEP_STEPS=1200 THRESHOLD=0.64 TRACES=3 STEPS=1700 BLOCK=1536 TEMPERATURE=0.5 \
-#     ITER_PASSES=1 ITER_TRACES=3 ITER_STEPS=800 ITER_LR=5e-4 bash benchmarks/scripts/default_recipe.sh
-# The shipped run (NAME=sharp60, its student runs/sharp60-iter1) took 31.4 + 12.5 + 15.7 + 8.5 =
-# 68.1 training CPU-minutes run alone on one core of the 2-core dev box, plus about 25 for the
-# measurements: over issue 6's 60 by the expert-iteration pass. ITER_PASSES=0 is the default
-# before it (sharp60: 59.6, inside the budget; legal lines 88 / 89% on val / test against
-# 93 / 92%; over three distillation seeds 87.0 / 87.7% against 92.0 / 92.7%, README "Expert
-# iteration on the written search"). The one before fitted the sweep 600 steps and taught at
-# threshold 0.5 (ITER_PASSES=0 SWEEP_STEPS=600 THRESHOLD=0.5, NAME=cut60: 58.7, 89 / 86%); the one
-# before that skipped the sweep (ROUNDS=12 SWEEP=0 TRACES=4 STEPS=2000: 53.1, 75 / 80%).
-# Those numbers are from the code before score() kept its values for value_after (commit bf71c81);
-# with it, SWEEP_STEPS=900 STEPS=1000 ITER_STEPS=1100 (NAME=fast60) took 29.2 + 11.0 + 10.5 + 9.6
-# = 60.3 for 91 / 89% (README "Reusing the values a search has scored"), and ROUNDS=10 WARMUP=800
-# SWEEP_STEPS=900 STEPS=1500 (NAME=lean58) took 24.9 + 10.2 + 16.0 + 7.5 = 58.7 for 84 / 87%.
+#     ITER_PASSES=2 ITER_TRACES=3 ITER_STEPS=800 ITER_LR=5e-4 PRECISION=bf16 bash benchmarks/scripts/default_recipe.sh
+# The shipped run (NAME=bf16ship, its student runs/bf16ship-iter2) took 21.9 + 9.1 + 12.2 + 5.6 +
+# 5.2 = 54.0 training CPU-minutes on one core of the 2-core dev box (the second pass with a
+# measurement on the other core), plus about 15 for the measurements: written search with legal
+# lines 94 / 98% on val / test (after one pass, ITER_PASSES=1: 48.8, 92 / 93%; README "bf16
+# mixed precision: the whole recipe inside the budget").
+# The earlier defaults were fp32 (PRECISION=fp32): NAME=sharp60 (ITER_PASSES=1) took 31.4 + 12.5
+# + 15.7 + 8.5 = 68.1 for 93 / 92%, over issue 6's 60; ITER_PASSES=0 (sharp60: 59.6) 88 / 89%;
+# ITER_PASSES=0 SWEEP_STEPS=600 THRESHOLD=0.5 (cut60) 58.7 for 89 / 86%; ROUNDS=12 SWEEP=0 TRACES=4
+# STEPS=2000 53.1 for 75 / 80%. Those are from the code before score() kept its values for
+# value_after (commit bf71c81); with it, SWEEP_STEPS=900 STEPS=1000 ITER_STEPS=1100 (fast60) took
+# 29.2 + 11.0 + 10.5 + 9.6 = 60.3 for 91 / 89%, and ROUNDS=10 WARMUP=800 SWEEP_STEPS=900
+# STEPS=1500 (lean58) 24.9 + 10.2 + 16.0 + 7.5 = 58.7 for 84 / 87%.
 # CPU-minutes grow by up to a fifth when the box runs other jobs: run it alone.
 # Results: runs/$NAME-stage1/, runs/$NAME/, runs/$NAME-iter<k>/, runs/$NAME-star<k>/ and
 # benchmarks/results/$NAME-*.json.
@@ -51,7 +54,7 @@ TEMPERATURE=${TEMPERATURE:-0.5}
 SWEEP=${SWEEP:-1}
 SWEEP_STEPS=${SWEEP_STEPS:-1200}
 THRESHOLD=${THRESHOLD:-0.64}
-ITER_PASSES=${ITER_PASSES:-1}
+ITER_PASSES=${ITER_PASSES:-2}
 ITER_TRACES=${ITER_TRACES:-3}
 ITER_STEPS=${ITER_STEPS:-800}
 ITER_LR=${ITER_LR:-5e-4}
@@ -59,7 +62,7 @@ STAR_PASSES=${STAR_PASSES:-0}
 STAR_STEPS=${STAR_STEPS:-1000}
 STAR_TEMPERATURE=${STAR_TEMPERATURE:-1.0}
 WORKERS=${WORKERS:-1}
-PRECISION=${PRECISION:-fp32}
+PRECISION=${PRECISION:-bf16}
 SEED=${SEED:-0}
 BIN=${BIN:-.venv/bin}
 

@@ -41,16 +41,24 @@ def test_recipe_without_star_passes_measures_the_distilled_student(tmp_path):
     assert len(calls) == 4 and f"--out {tmp_path}/runs/r --report-only" in calls[2]
 
 
-def test_recipe_defaults_are_the_shipped_sharp60_iter1_recipe(tmp_path):
+def test_recipe_defaults_are_the_shipped_bf16ship_iter2_recipe(tmp_path):
     calls = recipe_commands(tmp_path)
     runs = tmp_path / "runs"
-    assert "--rounds 11 " in calls[0] and "--position rope " in calls[0]
+    assert "--rounds 11 " in calls[0] and "--position rope --precision bf16 " in calls[0]
     assert calls[1].startswith(f"qstar train sweep --init {runs}/r-stage1/checkpoints/round-0011 ")
-    assert "--steps 1200 " in calls[1]
+    assert "--steps 1200 " in calls[1] and "--precision bf16 " in calls[1]
     assert f"--init {runs}/r-sweep --out {runs}/r --traces-per-problem 3 --steps 1700 " in calls[2]
-    assert "--teacher-temperature 0.5 --value-threshold 0.64 " in calls[2]
+    assert "--teacher-temperature 0.5 --value-threshold 0.64 --precision bf16 " in calls[2]
     assert f"--init {runs}/r --out {runs}/r-iter1 --traces-per-problem 3 --steps 800 --lr 5e-4 " in calls[3]
-    assert f"--init {runs}/r-sweep --out {runs}/r-iter1 --report-only" in calls[4] and len(calls) == 6
+    assert f"--init {runs}/r-iter1 --out {runs}/r-iter2 --traces-per-problem 3 --steps 800 --lr 5e-4 " in calls[4]
+    assert all("--precision bf16 " in call for call in calls[3:5])
+    assert f"--init {runs}/r-sweep --out {runs}/r-iter2 --report-only" in calls[5] and len(calls) == 7
+
+
+def test_recipe_in_fp32_passes_the_precision_to_every_training_command(tmp_path):
+    calls = recipe_commands(tmp_path, PRECISION="fp32", STAR_PASSES="1")
+    assert [c for c in calls if "--precision" in c] == calls[:6]
+    assert all("--precision fp32 " in c for c in calls[:6])
 
 
 def test_recipe_with_a_sweep_distils_from_the_swept_model(tmp_path):
