@@ -50,7 +50,10 @@ def test_recipe_defaults_are_the_shipped_bf16ship_iter2_recipe(tmp_path):
     assert f"--init {runs}/r-sweep --out {runs}/r --traces-per-problem 3 --steps 1700 " in calls[2]
     assert "--teacher-temperature 0.5 --value-threshold 0.64 --precision bf16 " in calls[2]
     assert f"--init {runs}/r --out {runs}/r-iter1 --traces-per-problem 3 --steps 800 --lr 5e-4 " in calls[3]
-    assert f"--init {runs}/r-iter1 --out {runs}/r-iter2 --traces-per-problem 3 --steps 800 --lr 5e-4 " in calls[4]
+    assert (
+        f"--init {runs}/r-iter1 --out {runs}/r-iter2 --traces-per-problem 3 --steps 800 --lr 5e-4 "
+        in calls[4]
+    )
     assert all("--precision bf16 " in call for call in calls[3:5])
     assert f"--init {runs}/r-sweep --out {runs}/r-iter2 --report-only" in calls[5] and len(calls) == 7
 
