@@ -14,6 +14,7 @@ Writes ``benchmarks/results/generalization.json``.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    for model in args.model:  # all checked before the first one spends minutes
+        if model not in SHIPPED_CHECKPOINTS and not (Path(model) / "config.json").is_file():
+            ap.error(f"--model {model}: no checkpoint there (expected {Path(model) / 'config.json'})")
     torch.set_num_threads(args.threads)
     results = {m: measure(m, args.limit, args.seed) for m in args.model}
     write_json("generalization", {"settings": vars(args), "results": results}, args.out)
