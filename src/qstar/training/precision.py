@@ -7,7 +7,7 @@ scaling, Kalamkar et al. 2019, arXiv 1905.12322). On a CPU with AMX or AVX512-BF
 tiny GPT's training steps take about a fifth less time; on other CPUs bf16 still works but may
 be slower. The tiny GPT keeps its attention in fp32 on the CPU
 (:class:`~qstar.policy.tinygpt.model.CausalSelfAttention`: PyTorch's CPU flash attention is
-about twice as slow in bf16), and losses are computed in fp32 (autocast's own rule).
+1.1 to 4 times slower in bf16 at its shapes), and losses are computed in fp32 (autocast's own rule).
 
 Only training steps change: searches, scoring and evaluation always run in fp32, and ``"fp32"``
 (the default everywhere) reproduces earlier runs bit for bit.
