@@ -31,6 +31,7 @@ nh = n_head, hs = C // nh, V = vocab_size, L = n_layer.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -154,19 +155,18 @@ class CausalSelfAttention(nn.Module):
             k = torch.cat((past[0], k), dim=2)  # (B, nh, S, hs)
             v = torch.cat((past[1], v), dim=2)  # (B, nh, S, hs)
         dropout_p = self.dropout if self.training else 0.0
+        # bf16 training (qstar.training.precision): PyTorch's CPU flash attention is 1.1 to 4
+        # times slower in bf16 than in fp32 (the shorter the rows, the worse), so attention
+        # alone stays in fp32.
+        fp32 = x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+        qkv = (q.float(), k.float(), v.float()) if fp32 else (q, k, v)
         # mask None means "plain causal over these T positions, no cache, no padding": the fast path.
-        causal = mask is None and past is None
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # bf16 training (qstar.training.precision): PyTorch's CPU flash attention is
-            # 1.1 to 4 times slower in bf16 than in fp32 (the shorter the rows, the worse), so
-            # attention alone stays in fp32.
-            with torch.autocast("cpu", enabled=False):
-                y = F.scaled_dot_product_attention(
-                    q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p, is_causal=causal
-                )
-        else:
+        with torch.autocast("cpu", enabled=False) if fp32 else contextlib.nullcontext():
             y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal
+                *qkv,
+                attn_mask=mask,
+                dropout_p=dropout_p,
+                is_causal=mask is None and past is None,
             )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y)), (k, v)
