@@ -14,7 +14,18 @@ from qstar.errors import ConfigError
 from qstar.search.registry import search_names
 from qstar.types import Budget
 
-__all__ = ["model_options", "search_options", "knobs_from", "budget_from", "set_threads", "checkpoint_dir"]
+__all__ = [
+    "model_options",
+    "search_options",
+    "knobs_from",
+    "budget_from",
+    "set_threads",
+    "checkpoint_dir",
+    "PRECISION_HELP",
+]
+
+#: Help of ``--precision`` on every training command (qstar.training.precision).
+PRECISION_HELP = "training steps in fp32, or bf16 mixed precision (faster on CPUs with AMX / AVX512-BF16)"
 
 # CLI flag -> search-config field. Only flags the user sets are passed on, and a flag the
 # chosen search does not have is an error that lists the knobs it does have.

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from qstar.cli.options import checkpoint_dir, set_threads
+from qstar.cli.options import PRECISION_HELP, checkpoint_dir, set_threads
 from qstar.cli.render import stderr, stdout
 from qstar.cli.train import train_group
 from qstar.errors import ConfigError
@@ -52,7 +52,7 @@ CONFIG_HELP = {
     "(the value head's log-odds; final children by the verifier's verdict)",
     "grow_layers": "transformer blocks added on top of the --init model's before fine-tuning, each starting "
     "as the identity (a deeper student than its teacher)",
-    "precision": "fine-tuning steps in fp32, or bf16 mixed precision (faster on CPUs with AMX / AVX512-BF16)",
+    "precision": PRECISION_HELP,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from qstar.cli.options import checkpoint_dir, set_threads
+from qstar.cli.options import PRECISION_HELP, checkpoint_dir, set_threads
 from qstar.cli.render import stderr, stdout
 from qstar.errors import ConfigError
 
@@ -107,7 +107,7 @@ def _options(fn: Callable) -> Callable:
         "rules_warmup_steps": (int, "updates on such rule lines alone before the first round"),
         "precision": (
             click.Choice(PRECISIONS),
-            "training steps in fp32, or bf16 mixed precision (faster on CPUs with AMX / AVX512-BF16)",
+            PRECISION_HELP,
         ),
     }
     options = [_config_option(f, CONFIG_FLAGS[f], kind, h) for f, (kind, h) in helps.items()]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from qstar.cli.options import checkpoint_dir, set_threads
+from qstar.cli.options import PRECISION_HELP, checkpoint_dir, set_threads
 from qstar.cli.render import stderr, stdout
 from qstar.cli.train import train_group
 from qstar.errors import ConfigError
@@ -74,7 +74,7 @@ _D = SweepConfig()
     type=click.Choice(PRECISIONS),
     default=_D.precision,
     show_default=True,
-    help="fine-tuning steps in fp32, or bf16 mixed precision (faster on CPUs with AMX / AVX512-BF16)",
+    help=PRECISION_HELP,
 )
 @click.option(
     "--workers", type=int, default=_D.workers, show_default=True, help="processes computing targets"
