@@ -14,12 +14,13 @@ Writes ``benchmarks/results/generalization.json``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmarks.common import write_json
+from qstar.cli.options import checkpoint_dir
+from qstar.errors import ConfigError
 from qstar.policy.tinygpt.policy import SHIPPED_CHECKPOINTS, shipped_checkpoint_dir
 from qstar.tasks.registry import get_task
 from qstar.training.loop_config import LoopConfig
@@ -55,8 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     for model in args.model:  # all checked before the first one spends minutes
-        if model not in SHIPPED_CHECKPOINTS and not (Path(model) / "config.json").is_file():
-            ap.error(f"--model {model}: no checkpoint there (expected {Path(model) / 'config.json'})")
+        if model not in SHIPPED_CHECKPOINTS:
+            try:
+                checkpoint_dir(model, flag="--model")
+            except ConfigError as error:
+                ap.error(str(error))
     torch.set_num_threads(args.threads)
     results = {m: measure(m, args.limit, args.seed) for m in args.model}
     write_json("generalization", {"settings": vars(args), "results": results}, args.out)

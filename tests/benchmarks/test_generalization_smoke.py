@@ -33,5 +33,5 @@ def test_a_missing_checkpoint_is_one_error_before_any_measurement(tiny_checkpoin
         )
     assert exit_info.value.code == 2
     err = capsys.readouterr()
-    assert f"--model {missing}: no checkpoint there" in err.err and tiny_checkpoint not in err.out
+    assert f"--model {str(missing)!r}: no checkpoint there" in err.err and tiny_checkpoint not in err.out
     assert not (tmp_path / "g.json").exists()
